@@ -1,0 +1,1 @@
+"""Runs lowered artifacts on devices and turns raw timings into trustworthy records."""

@@ -1,0 +1,1 @@
+"""The vitdeploy command line, sweep orchestration, configuration and reporting."""

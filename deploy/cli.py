@@ -1,0 +1,39 @@
+"""Entry point of the `vitdeploy` console script."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from deploy.commands import COMMAND_MODULES
+from lowering.errors import VitdeployError
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vitdeploy",
+        description="Lower small Vision Transformers to mobile runtimes and measure them.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"deploy.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"deploy.commands.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except VitdeployError as exc:
+        print(f"vitdeploy {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Models, reparameterization, quantization, exporters and verification."""

@@ -1,0 +1,10 @@
+"""The base of every error that vitdeploy reports to its user as a plain message."""
+
+
+class VitdeployError(Exception):
+    """A problem the user can fix: the message names it and says how.
+
+    The CLI prints it without a traceback and exits with status 2. Every package's
+    user-facing errors (bad checkpoints, unknown models, unsupported ops, vanished
+    devices) derive from it.
+    """

@@ -1,0 +1,112 @@
+"""The model registry: `create(name, checkpoint=None, **overrides)` and `list_models()`."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import fields, replace
+from pathlib import Path
+
+from lowering.errors import VitdeployError
+from lowering.models.spec import HALF, ModelSpec, Preprocessing
+from lowering.models.vit import VisionTransformer
+
+_VIT_PREPROCESSING = Preprocessing(mean=HALF, std=HALF, crop_pct=0.9)
+_DEIT_PREPROCESSING = Preprocessing()
+_SIZES = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
+
+
+def _family() -> dict[str, ModelSpec]:
+    specs = {}
+    for size, (dim, heads) in _SIZES.items():
+        shape = dict(embed_dim=dim, num_heads=heads, head_dim=dim // heads)
+        specs[f"vit_{size}"] = ModelSpec(f"vit_{size}", preprocessing=_VIT_PREPROCESSING, **shape)
+        specs[f"deit_{size}"] = ModelSpec(f"deit_{size}", preprocessing=_DEIT_PREPROCESSING, **shape)
+        specs[f"deit_{size}_distilled"] = ModelSpec(
+            f"deit_{size}_distilled", distilled=True, preprocessing=_DEIT_PREPROCESSING, **shape
+        )
+    return specs
+
+
+DEFAULT_SPECS: dict[str, ModelSpec] = _family()
+OVERRIDABLE = tuple(f.name for f in fields(ModelSpec) if f.name not in ("name", "distilled", "preprocessing"))
+
+
+class UnknownModelError(VitdeployError):
+    """The model name is not in the registry."""
+
+
+class InvalidSpecError(VitdeployError):
+    """The overrides describe a model that cannot be built."""
+
+
+def list_models() -> list[str]:
+    """Names `create` accepts, sorted."""
+    return sorted(DEFAULT_SPECS)
+
+
+def resolve_spec(name: str, **overrides) -> ModelSpec:
+    """The spec `create(name, **overrides)` would build, validated, without building it.
+
+    `head_dim` follows `embed_dim / num_heads` unless given, as in timm.
+    """
+    if name not in DEFAULT_SPECS:
+        close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UnknownModelError(
+            f"unknown model '{name}': {hint}known models: {', '.join(list_models())}"
+        )
+    unknown = sorted(set(overrides) - set(OVERRIDABLE))
+    if unknown:
+        raise InvalidSpecError(
+            f"unknown override(s) {', '.join(unknown)} for '{name}'; valid: {', '.join(OVERRIDABLE)}"
+        )
+    spec = replace(DEFAULT_SPECS[name], **overrides)
+    if "head_dim" not in overrides:
+        if spec.embed_dim % spec.num_heads:
+            raise InvalidSpecError(
+                f"embed_dim {spec.embed_dim} is not divisible by num_heads {spec.num_heads}; "
+                "give head_dim explicitly or change one of them"
+            )
+        spec = replace(spec, head_dim=spec.embed_dim // spec.num_heads)
+    _validate(spec)
+    return spec
+
+
+def _validate(spec: ModelSpec) -> None:
+    positive = ("img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depth",
+                "num_heads", "head_dim", "branches")
+    for key in positive:
+        value = getattr(spec, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidSpecError(f"{key} must be a positive integer, got {value!r}")
+    if spec.img_size % spec.patch_size:
+        raise InvalidSpecError(
+            f"img_size {spec.img_size} is not a multiple of patch_size {spec.patch_size}"
+        )
+    hidden = spec.embed_dim * spec.mlp_ratio
+    if spec.mlp_ratio <= 0 or hidden != int(hidden):
+        raise InvalidSpecError(
+            f"mlp_ratio {spec.mlp_ratio} times embed_dim {spec.embed_dim} is not a whole FFN width"
+        )
+
+
+def create(name: str, checkpoint: str | Path | None = None, **overrides) -> VisionTransformer:
+    """Build a registered model, optionally loading a timm-compatible checkpoint.
+
+    Overrides: any ModelSpec structural field (`depth`, `branches`, `embed_dim`,
+    `num_heads`, `head_dim`, `num_classes`, `img_size`, `mlp_ratio`, `patch_size`,
+    `in_chans`). With a checkpoint, depth, width, heads, classes, image size, FFN width
+    and branch count are inferred from its shapes; explicit overrides take precedence,
+    and the checkpoint must then still fit the model exactly.
+    """
+    if checkpoint is None:
+        return VisionTransformer(resolve_spec(name, **overrides)).eval()
+    from lowering.models.checkpoint import infer_overrides, load_state_dict, load_strict
+
+    state = load_state_dict(checkpoint)
+    resolve_spec(name)
+    default = DEFAULT_SPECS[name]
+    inferred = infer_overrides(state, default.head_dim)
+    model = VisionTransformer(resolve_spec(name, **{**inferred, **overrides}))
+    load_strict(model, state, checkpoint)
+    return model.eval()

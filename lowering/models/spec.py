@@ -1,0 +1,73 @@
+"""What defines a ViT: its structure, the number of classes and its preprocessing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the model's input: resize so that the centre crop of
+    `crop_pct` of the short side is `img_size`, then normalize with `mean` and `std`."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A complete description of one ViT instance; `create(spec.name, **spec.overrides())`
+    rebuilds the same architecture.
+
+    `head_dim` is the width of one attention head; a merged (reparameterized) model keeps
+    the branches' head width while its head count grows, so it is stored, not derived.
+    """
+
+    name: str
+    img_size: int = 224
+    patch_size: int = 16
+    in_chans: int = 3
+    num_classes: int = 1000
+    embed_dim: int = 192
+    depth: int = 12
+    num_heads: int = 3
+    head_dim: int = 64
+    mlp_ratio: float = 4.0
+    branches: int = 1
+    distilled: bool = False
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+
+    @property
+    def num_patches(self) -> int:
+        return (self.img_size // self.patch_size) ** 2
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return 2 if self.distilled else 1
+
+    @property
+    def mlp_hidden_dim(self) -> int:
+        return int(self.embed_dim * self.mlp_ratio)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSpec":
+        fields = dict(data)
+        pre = fields.pop("preprocessing", None) or {}
+        pre = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
+        return cls(preprocessing=Preprocessing(**pre), **fields)
+
+    def overrides(self) -> dict:
+        """The structural fields as keyword overrides for `lowering.models.create`."""
+        data = self.to_dict()
+        for key in ("name", "distilled", "preprocessing"):
+            data.pop(key)
+        return data

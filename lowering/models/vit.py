@@ -1,0 +1,84 @@
+"""Vision Transformer (ViT) and data-efficient image Transformer (DeiT), key-compatible
+with timm's `VisionTransformer` and `VisionTransformerDistilled`.
+
+ViT: Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image
+Recognition at Scale", ICLR 2021. DeiT: Touvron et al., "Training data-efficient image
+transformers & distillation through attention", ICML 2021.
+
+Numerics follow timm: LayerNorm with eps 1e-6, exact (erf) GELU, qkv with bias, class
+(and distillation) tokens prepended before the position embedding is added. The
+distilled model averages its class and distillation heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from lowering.models.branched import BranchedBlock
+from lowering.models.layers import Block, PatchEmbed, layer_norm
+from lowering.models.spec import ModelSpec
+
+
+class VisionTransformer(nn.Module):
+    """A ViT (or, with `spec.distilled`, a distilled DeiT) built from a ModelSpec."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self._built_spec = spec
+        dim = spec.embed_dim
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(
+            torch.randn(1, spec.num_patches + spec.num_prefix_tokens, dim) * 0.02
+        )
+        if spec.distilled:
+            self.dist_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.patch_embed = PatchEmbed(spec.img_size, spec.patch_size, spec.in_chans, dim)
+        block_args = (dim, spec.num_heads, spec.head_dim, spec.mlp_hidden_dim)
+        if spec.branches == 1:
+            blocks = [Block(*block_args) for _ in range(spec.depth)]
+        else:
+            blocks = [BranchedBlock(*block_args, spec.branches) for _ in range(spec.depth)]
+        self.blocks = nn.Sequential(*blocks)
+        self.norm = layer_norm(dim)
+        self.head = nn.Linear(dim, spec.num_classes)
+        if spec.distilled:
+            self.head_dist = nn.Linear(dim, spec.num_classes)
+        self.apply(_init_weights)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model as it is now: the block layout is read from the blocks, so a model
+        whose blocks were merged by `lowering.reparam` describes the merged structure."""
+        return replace(self._built_spec, depth=len(self.blocks), **self.blocks[0].layout())
+
+    def prefix_tokens(self, batch: int) -> torch.Tensor:
+        tokens = [self.cls_token]
+        if self._built_spec.distilled:
+            tokens.append(self.dist_token)
+        return torch.cat(tokens, dim=1).expand(batch, -1, -1)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(images)
+        x = torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1) + self.pos_embed
+        return self.norm(self.blocks(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.head(features[:, 0])
+        if self._built_spec.distilled:
+            logits = (logits + self.head_dist(features[:, 1])) / 2
+        return logits
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(images))
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
