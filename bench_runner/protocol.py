@@ -10,10 +10,14 @@ measures nothing twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import time
+import uuid
 from dataclasses import dataclass, fields, replace
+from datetime import datetime, timezone
 from typing import Callable, Sequence
 
 from bench_runner.devices.base import Device, DeviceError
@@ -26,7 +30,7 @@ from bench_runner.harness.base import (
     merge_rounds,
 )
 from bench_runner.records import ArtifactInfo, BenchRecord, toolchain_versions
-from bench_runner.stats import LatencyStats
+from bench_runner.stats import LatencyStats, check_stability
 from bench_runner.store import ResultsStore
 from lowering.errors import VitdeployError
 
@@ -103,3 +107,252 @@ class MeasurementSettings:
             cpu_mask=self.cpu_mask,
             timeout_seconds=self.timeout_seconds,
         )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a sweep is: configuration `configuration` of `configurations` (1-based).
+
+    `round` is None when the harness runs all rounds in one call; `artifact` names what
+    is being measured; `message` says what is happening ("measuring", "skipped: already
+    stored", "retrying once after: ...", "cooling down 30 s").
+    """
+
+    device: str
+    configuration: int
+    configurations: int
+    repetition: int
+    threads: int
+    round: int | None
+    rounds: int
+    artifact: str
+    message: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def record_key(
+    artifact: ArtifactInfo, device_name: str, harness_name: str, settings: MeasurementSettings, threads: int, repetition: int
+) -> str:
+    """The identity of one measurement: same artifact, device, harness, settings and repetition."""
+    identity = {
+        "artifact_sha256": artifact.sha256,
+        "device": device_name,
+        "harness": harness_name,
+        "threads": threads,
+        "cpu_mask": settings.cpu_mask,
+        "warmup": settings.warmup,
+        "runs": settings.runs,
+        "min_seconds": settings.min_seconds,
+        "rounds": settings.rounds,
+        "seed": settings.seed,
+        "repetition": repetition,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def run_protocol(
+    device: Device,
+    harness: Harness,
+    artifacts: Sequence[ArtifactInfo],
+    settings: MeasurementSettings,
+    *,
+    store: ResultsStore | None = None,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+    run_id: str | None = None,
+) -> list[BenchRecord]:
+    """Measure every artifact at every thread count and repetition; return the new records.
+
+    With `store`, each configuration's records are appended as soon as they exist; with
+    `resume`, measurements whose key the store already holds as "ok" are skipped. A
+    harness that crashes or times out is retried once; if it fails again its variants get
+    "failed" records and the sweep goes on, unless the device itself stopped answering,
+    which raises DeviceError (the records so far are already stored).
+    """
+    unsupported = sorted({a.runtime for a in artifacts} - harness.runtimes)
+    if unsupported:
+        raise HarnessError(
+            f"the {harness.name} harness cannot run {', '.join(unsupported)} artifacts; "
+            f"it runs {', '.join(sorted(harness.runtimes))}: choose another harness"
+        )
+    sweep = _Sweep(device, harness, settings, store, progress, run_id or uuid.uuid4().hex[:12])
+    done = store.completed_keys() if store is not None and resume else set()
+    configurations = [(rep, threads) for rep in range(settings.repetitions) for threads in settings.threads]
+    variants = [artifact.variant(f"{i}:{artifact.path.name}") for i, artifact in enumerate(artifacts)]
+    prepared = False
+    records: list[BenchRecord] = []
+    for number, (repetition, threads) in enumerate(configurations, 1):
+        sweep.position = (number, len(configurations), repetition, threads)
+        keys = [record_key(a, device.name, harness.name, settings, threads, repetition) for a in artifacts]
+        pending = [i for i, key in enumerate(keys) if key not in done]
+        if not pending:
+            sweep.notify(None, "all artifacts", "skipped: already stored")
+            continue
+        if records and settings.cooldown_seconds > 0:
+            sweep.notify(None, "-", f"cooling down {settings.cooldown_seconds:g} s")
+            time.sleep(settings.cooldown_seconds)
+        if not prepared:
+            sweep.call(lambda: harness.prepare(device), "preparing the harness")
+            prepared = True
+        device_info = sweep.call(device.info, "reading the device's state").to_dict()
+        timings = sweep.measure([variants[i] for i in pending], settings.for_threads(threads))
+        if len(timings) != len(pending):
+            raise HarnessError(f"the {harness.name} harness returned {len(timings)} timings for {len(pending)} artifacts")
+        batch = [
+            _record(artifacts[i], timing, keys[i], sweep.run_id, device_info, harness.name, settings, threads, repetition)
+            for i, timing in zip(pending, timings)
+        ]
+        if store is not None:
+            store.append(batch)
+        sweep.stored += len(batch)
+        records.extend(batch)
+    return records
+
+
+class _Sweep:
+    """The state one run_protocol call shares between configurations: retries and progress."""
+
+    def __init__(self, device, harness, settings, store, progress, run_id) -> None:
+        self.device = device
+        self.harness = harness
+        self.settings = settings
+        self.store = store
+        self.progress = progress
+        self.run_id = run_id
+        self.position = (0, 0, 0, 0)
+        self.stored = 0
+
+    def notify(self, round_number: int | None, artifact: str, message: str) -> None:
+        if self.progress is None:
+            return
+        number, total, repetition, threads = self.position
+        self.progress(
+            Progress(
+                device=self.device.name,
+                configuration=number,
+                configurations=total,
+                repetition=repetition,
+                threads=threads,
+                round=round_number,
+                rounds=self.settings.rounds,
+                artifact=artifact,
+                message=message,
+            )
+        )
+
+    def call(self, action: Callable, what: str):
+        """Run a device action; a lost device becomes an error that says how to go on."""
+        try:
+            return action()
+        except DeviceError as exc:
+            raise self.device_lost(exc, what) from None
+
+    def device_lost(self, exc: Exception, what: str) -> DeviceError:
+        kept = (
+            f"the {self.stored} record(s) measured in this run are stored in {self.store.root}; "
+            "run the same command again with --resume to finish the sweep"
+            if self.store is not None
+            else "nothing was stored (no results store was given)"
+        )
+        return DeviceError(
+            f"device {self.device.name!r} ({self.device.kind}) stopped answering while {what}: {exc}. "
+            f"Reconnect it (check with `vitdeploy devices`); {kept}."
+        )
+
+    def measure(self, variants: Sequence[Variant], run_settings: RunSettings) -> list[RawTiming]:
+        if self.harness.interleaves:
+            names = ", ".join(v.path.name for v in variants)
+            return self._measure_with_retry(variants, run_settings, None, names)
+        per_round = replace(run_settings, rounds=1)
+        rounds: dict[str, list[RawTiming]] = {v.id: [] for v in variants}
+        for round_number in range(run_settings.rounds):
+            for variant in variants:
+                if rounds[variant.id] and not rounds[variant.id][-1].ok:
+                    continue
+                (timing,) = self._measure_with_retry([variant], per_round, round_number, variant.path.name)
+                rounds[variant.id].append(timing)
+        return [merge_rounds(rounds[v.id]) for v in variants]
+
+    def _measure_with_retry(
+        self, variants: Sequence[Variant], run_settings: RunSettings, round_number: int | None, label: str
+    ) -> list[RawTiming]:
+        self.notify(round_number, label, "measuring")
+        try:
+            return self.harness.measure(self.device, variants, run_settings)
+        except (HarnessError, DeviceError) as exc:
+            self.notify(round_number, label, f"retrying once after: {exc}")
+        try:
+            return self.harness.measure(self.device, variants, run_settings)
+        except (HarnessError, DeviceError) as exc:
+            failure = exc
+        self.call(self.device.info, f"measuring {label}")
+        reason = f"failed twice: {failure}"
+        self.notify(round_number, label, reason)
+        return [RawTiming(variant_id=v.id, harness=self.harness.name, error=reason) for v in variants]
+
+
+def _record(
+    artifact: ArtifactInfo,
+    timing: RawTiming,
+    key: str,
+    run_id: str,
+    device_info: dict,
+    harness_name: str,
+    settings: MeasurementSettings,
+    threads: int,
+    repetition: int,
+) -> BenchRecord:
+    measured = timing.ok and bool(timing.samples_ms)
+    stats = LatencyStats.from_samples(timing.samples_ms, seed=settings.seed) if measured else None
+    stability = (
+        check_stability(timing.samples_ms, timing.round_index, stats, settings.max_cv, settings.max_drift)
+        if stats is not None
+        else None
+    )
+    return BenchRecord(
+        key=key,
+        run_id=run_id,
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        status="ok" if measured else "failed",
+        error=None if measured else (timing.error or "the harness returned no samples"),
+        artifact_path=str(artifact.path),
+        artifact_sha256=artifact.sha256,
+        artifact_size_bytes=artifact.size_bytes,
+        manifest_path=str(artifact.manifest_path) if artifact.manifest_path else None,
+        manifest=artifact.manifest,
+        model=artifact.model,
+        backend=artifact.backend,
+        quant=artifact.quant,
+        runtime=artifact.runtime,
+        input_shape=artifact.input_shape,
+        input_dtype=artifact.input_dtype,
+        device_name=device_info["name"],
+        device_kind=device_info["kind"],
+        emulated=bool(device_info["emulated"]),
+        device=device_info,
+        harness=harness_name,
+        toolchain={"measuring": toolchain_versions(), "device": dict(timing.runtime_versions)},
+        threads=threads,
+        cpu_mask=settings.cpu_mask,
+        warmup=settings.warmup,
+        runs=settings.runs,
+        min_seconds=settings.min_seconds,
+        rounds=settings.rounds,
+        cooldown_seconds=settings.cooldown_seconds,
+        repetition=repetition,
+        seed=settings.seed,
+        stats=stats,
+        stable=stability.stable if stability else None,
+        stability_note=stability.note if stability else "",
+        round_medians_ms=stability.round_medians_ms if stability else (),
+        load_ms=timing.load_ms,
+        first_inference_ms=timing.first_inference_ms,
+        peak_rss_kb=timing.peak_rss_kb,
+        memory_kb=timing.memory_kb,
+        output_checksum=timing.output_checksum,
+        environment=timing.environment,
+        samples_ms=timing.samples_ms if measured else (),
+        round_index=timing.round_index if measured else (),
+    )

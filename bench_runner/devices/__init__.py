@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 DEVICE_KINDS: dict[str, str] = {
     "host": "bench_runner.devices.host:HostDevice",
-    "qemu-arm64": "bench_runner.devices.qemu:QemuDevice",
+    "qemu-arm64": "bench_runner.devices.qemu:QemuArm64Device",
     "android": "bench_runner.devices.android:AndroidDevice",
     "ios": "bench_runner.devices.apple:AppleDevice",
     "macos": "bench_runner.devices.apple:AppleDevice",

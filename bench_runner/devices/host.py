@@ -113,6 +113,11 @@ class HostDevice:
                 f"{self.name}: {Path(argv[0]).name} did not finish within {timeout:g} s and was killed; "
                 "raise the timeout (--timeout or timeout_seconds in the profile) or measure fewer runs"
             ) from None
+        except BaseException:
+            # Ctrl-C reaches only the caller (the child has its own session): stop the child too.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
         return CommandResult(exit_code=process.returncode, stdout=stdout, stderr=stderr)
 
     def info(self) -> DeviceInfo:

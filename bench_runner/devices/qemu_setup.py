@@ -33,12 +33,13 @@ WHEEL_PYTHON_VERSION = "3.11"
 ONNXRUNTIME_WHEELS = ("numpy", "onnxruntime")
 EXECUTORCH_WHEELS = ("executorch", "torch")
 # What `import torch` and ExecuTorch's Python runtime import; the rest of their declared
-# requirements (and the CUDA libraries torch's aarch64 wheel names) are never loaded.
+# requirements (test tools, exporters, torch's CUDA wheels) are left out.
 EXECUTORCH_IMPORT_DEPENDENCIES = (
     "typing-extensions", "sympy", "mpmath", "filelock", "networkx", "jinja2", "markupsafe",
     "fsspec", "packaging", "flatbuffers", "pyyaml", "ruamel.yaml", "tabulate",
 )
 STAMP_NAME = "stamp.json"
+DAMAGED_DOWNLOAD_FIX = "the download may be damaged; run the setup again"
 BASE_DIR_NAME = "qemu-arm64"
 EXECUTORCH_DIR_NAME = "qemu-arm64-executorch"
 # Cortex-A76 identification in the kernel's /proc/cpuinfo format. ONNX Runtime's CPU
@@ -78,7 +79,7 @@ class QemuEnvironment:
     python: Path
     site_dir: Path
     executorch_site_dir: Path | None = None
-    versions: Mapping[str, str] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def python_path(self) -> str:
@@ -292,7 +293,7 @@ def private_apt_config(state_dir: Path, architectures: Sequence[str]) -> str:
 def find_qemu_arm64(cache_root: Path) -> QemuEnvironment | None:
     """The environment already built under `cache_root`, or None if there is none (yet)."""
     base = _read_stamp(Path(cache_root) / BASE_DIR_NAME)
-    if base is None:
+    if base is None or base["request"]["recipe"] != RECIPE_VERSION:
         return None
     env = _environment(Path(cache_root) / BASE_DIR_NAME, base)
     layer_dir = Path(cache_root) / EXECUTORCH_DIR_NAME
@@ -306,10 +307,11 @@ def find_qemu_arm64(cache_root: Path) -> QemuEnvironment | None:
 def setup_qemu_arm64(cache_root: Path, with_executorch: bool = False, log: Log = print) -> QemuEnvironment:
     """Build (once) and return the emulated ARM64 environment under `cache_root`.
 
-    A second call with the same request returns at once. The wheels are pinned to the
-    versions installed on the host where there are any, so host and emulated records
-    compare the same runtime. `with_executorch` adds torch's and ExecuTorch's aarch64
-    wheels (over 1 GB) in a separate directory.
+    The first call needs the network (the system's apt mirror and pip's index); a second
+    call with the same request returns at once. The wheels are pinned to the versions
+    installed on the host where there are any, so host and emulated records compare the
+    same runtime. `with_executorch` adds torch's and ExecuTorch's aarch64 wheels (over
+    1 GB) in a separate directory. Raises QemuSetupError naming the failed step and the fix.
     """
     cache_root = Path(cache_root)
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -320,15 +322,17 @@ def setup_qemu_arm64(cache_root: Path, with_executorch: bool = False, log: Log =
         _build_atomically(base_dir, lambda build: _build_base(build, base_request, log), log)
     if with_executorch:
         base_stamp = _read_stamp(base_dir)
+        base = _environment(base_dir, base_stamp)
         layer_request = {"recipe": RECIPE_VERSION, "wheels": _host_pins(EXECUTORCH_WHEELS)}
         layer_dir = cache_root / EXECUTORCH_DIR_NAME
         layer = _read_stamp(layer_dir)
         if layer is None or layer.get("request") != layer_request or layer.get("base_stamp") != base_stamp["created"]:
             _build_atomically(
-                layer_dir, lambda build: _build_executorch_layer(build, layer_request, base_stamp, log), log
+                layer_dir, lambda build: _build_executorch_layer(build, layer_request, base, base_stamp, log), log
             )
     env = find_qemu_arm64(cache_root)
-    assert env is not None
+    if env is None:
+        raise QemuSetupError(f"{base_dir / STAMP_NAME} is unreadable after the build; delete {base_dir} and retry")
     return env
 
 
@@ -368,6 +372,7 @@ def _host_pins(distributions: Sequence[str]) -> dict[str, str | None]:
 
 def _build_atomically(final: Path, build: Callable[[Path], None], log: Log) -> None:
     """Run `build` into a fresh directory beside `final`, then move it into place."""
+    started = time.monotonic()
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-building-", dir=final.parent))
     try:
         build(staging)
@@ -375,8 +380,13 @@ def _build_atomically(final: Path, build: Callable[[Path], None], log: Log) -> N
             retired = Path(tempfile.mkdtemp(prefix=f".{final.name}-old-", dir=final.parent))
             final.rename(retired / final.name)
             shutil.rmtree(retired, ignore_errors=True)
-        staging.rename(final)
-        log(f"{final.name}: ready in {final}")
+        try:
+            staging.rename(final)
+        except OSError:
+            if not (final / STAMP_NAME).is_file():
+                raise
+            shutil.rmtree(staging)  # another process finished the same build first
+        log(f"{final.name}: ready in {final} ({time.monotonic() - started:.0f} s)")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -389,13 +399,13 @@ def _build_base(build: Path, request: Mapping, log: Log) -> None:
         "the emulated ARM64 CPU needs a Debian-based host with dpkg and apt",
     ).strip()
     apt_dir = build / "apt"
-    suites = _write_private_apt(apt_dir, ["arm64", host_arch])
+    suites = _write_private_apt(apt_dir, list(dict.fromkeys(["arm64", host_arch])))
     log(f"qemu-arm64: apt sources from the system configuration, suites {' '.join(suites)}")
     apt = ["apt-get", "-c", str(apt_dir / "apt.conf"), "-q"]
     sources_fix = "check the network and the mirrors in /etc/apt/sources.list and /etc/apt/sources.list.d/"
 
     log("qemu-arm64: apt-get update (private arm64 state)")
-    _run_step("apt-get update (private arm64 state)", [*apt, "update"], sources_fix)
+    _run_step("apt-get update (private arm64 state)", [*apt, "update", "--error-on=any"], sources_fix)
 
     log(f"qemu-arm64: downloading {QEMU_PACKAGE} and the arm64 sysroot packages")
     qemu_debs = apt_dir / "qemu-deb"
@@ -407,7 +417,7 @@ def _build_base(build: Path, request: Mapping, log: Log) -> None:
     _run_step(
         f"apt-get install --download-only {' '.join(SYSROOT_PACKAGES)} (arm64)",
         [*apt, "install", "--download-only", "--no-install-recommends", "-y", *SYSROOT_PACKAGES],
-        f"{sources_fix}; the suites must carry arm64 packages",
+        f"{sources_fix}; the suites must carry arm64 packages including python3.11 (Debian 12 'bookworm' does)",
     )
 
     log("qemu-arm64: unpacking with dpkg -x")
@@ -416,10 +426,13 @@ def _build_base(build: Path, request: Mapping, log: Log) -> None:
     packages = _unpack_sysroot(sorted((apt_dir / "cache" / "archives").glob("*.deb")), sysroot)
     _write_arm_cpuinfo(sysroot, os.cpu_count() or 1)
     shutil.rmtree(apt_dir)
-    _check_emulated_python(build / "qemu-aarch64", sysroot)
 
     log(f"qemu-arm64: pip install aarch64 wheels {_requirements(request['wheels'])}")
     wheels = _install_wheels(build / "site", _requirements(request["wheels"]), no_deps=False)
+    _check_emulated_import(
+        build / "qemu-aarch64", sysroot, [build / "site"], "ssl, sqlite3, ctypes, numpy, onnxruntime",
+        "the emulated environment is incomplete; run the setup again, and report the error if it persists",
+    )
     _write_stamp(
         build,
         {
@@ -428,23 +441,35 @@ def _build_base(build: Path, request: Mapping, log: Log) -> None:
             "packages": packages,
             "apt_suites": suites,
             "wheels": {name: wheels[name] for name in request["wheels"]},
+            "site_packages": wheels,
             "cpuinfo_processors": os.cpu_count() or 1,
             "build_seconds": round(time.monotonic() - started, 1),
         },
     )
 
 
-def _build_executorch_layer(build: Path, request: Mapping, base_stamp: Mapping, log: Log) -> None:
+def _build_executorch_layer(
+    build: Path, request: Mapping, base: QemuEnvironment, base_stamp: Mapping, log: Log
+) -> None:
     started = time.monotonic()
     requirements = _requirements(request["wheels"])
     log(f"qemu-arm64: pip install aarch64 wheels {requirements} (torch's is over 1 GB)")
     wheels = _install_wheels(build / "site", requirements + list(EXECUTORCH_IMPORT_DEPENDENCIES), no_deps=True)
+    log("qemu-arm64: importing torch and ExecuTorch's runtime under emulation")
+    _check_emulated_import(
+        base.qemu, base.sysroot, [base.site_dir, build / "site"], "torch, executorch.runtime",
+        "ExecuTorch cannot run under emulation with these wheels. If the error names CUDA libraries, "
+        "the index pip uses serves torch's CUDA build for aarch64: add an index with CPU-only aarch64 "
+        f"torch=={request['wheels']['torch']} wheels to pip's configuration, or benchmark ONNX artifacts "
+        "on qemu-arm64",
+    )
     _write_stamp(
         build,
         {
             "request": request,
             "base_stamp": base_stamp["created"],
             "wheels": {name: wheels[name] for name in request["wheels"]},
+            "site_packages": wheels,
             "build_seconds": round(time.monotonic() - started, 1),
         },
     )
@@ -467,7 +492,7 @@ def _write_private_apt(apt_dir: Path, architectures: Sequence[str]) -> list[str]
 
 def _unpack_qemu(deb: Path, build: Path) -> str:
     unpacked = build / "qemu-package"
-    _run_step(f"dpkg -x {deb.name}", ["dpkg", "-x", str(deb), str(unpacked)], "the download may be damaged; run the setup again")
+    _run_step(f"dpkg -x {deb.name}", ["dpkg", "-x", str(deb), str(unpacked)], DAMAGED_DOWNLOAD_FIX)
     binary = next(
         (p for p in (unpacked / "usr/bin/qemu-aarch64-static", unpacked / "usr/bin/qemu-aarch64") if p.is_file()),
         None,
@@ -477,17 +502,17 @@ def _unpack_qemu(deb: Path, build: Path) -> str:
     target = build / "qemu-aarch64"
     binary.rename(target)
     shutil.rmtree(unpacked)
-    first_line = _run_step("qemu-aarch64 --version", [str(target), "--version"], "the extracted QEMU does not run on this host").splitlines()[0]
-    return first_line.removeprefix("qemu-aarch64 version ").strip()
+    banner = _run_step("qemu-aarch64 --version", [str(target), "--version"], "the extracted QEMU does not run here")
+    return banner.splitlines()[0].removeprefix("qemu-aarch64 version ").strip()
 
 
 def _unpack_sysroot(debs: Sequence[Path], sysroot: Path) -> dict[str, str]:
     """Unpack every .deb into `sysroot`; return {package: version}."""
     packages = {}
     for deb in debs:
-        _run_step(f"dpkg -x {deb.name}", ["dpkg", "-x", str(deb), str(sysroot)], "the download may be damaged; run the setup again")
+        _run_step(f"dpkg -x {deb.name}", ["dpkg", "-x", str(deb), str(sysroot)], DAMAGED_DOWNLOAD_FIX)
         name, version = _run_step(
-            f"dpkg-deb -f {deb.name}", ["dpkg-deb", "-f", str(deb), "Package", "Version"], "the download may be damaged"
+            f"dpkg-deb -f {deb.name}", ["dpkg-deb", "-f", str(deb), "Package", "Version"], DAMAGED_DOWNLOAD_FIX
         ).splitlines()
         packages[name.split(":", 1)[1].strip()] = version.split(":", 1)[1].strip()
     _link_merged_usr(sysroot)
@@ -517,11 +542,12 @@ def _write_arm_cpuinfo(sysroot: Path, processors: int) -> None:
     (sysroot / "proc" / "cpuinfo").write_text(text + "\n", encoding="utf-8")
 
 
-def _check_emulated_python(qemu: Path, sysroot: Path) -> None:
+def _check_emulated_import(qemu: Path, sysroot: Path, site_dirs: Sequence[Path], modules: str, fix: str) -> None:
     _run_step(
-        "emulated python3.11 smoke test",
-        [str(qemu), "-L", str(sysroot), str(sysroot / SYSROOT_PYTHON), "-c", "import ssl, sqlite3, ctypes"],
-        "the arm64 sysroot is incomplete; delete the cache directory and run the setup again",
+        f"import {modules} under emulation",
+        [str(qemu), "-L", str(sysroot), str(sysroot / SYSROOT_PYTHON), "-c", f"import {modules}"],
+        fix,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(map(str, site_dirs))},
     )
 
 
@@ -554,10 +580,12 @@ def _write_stamp(build: Path, content: dict) -> None:
     (build / STAMP_NAME).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _run_step(step: str, argv: Sequence[str], fix: str, cwd: Path | None = None) -> str:
+def _run_step(
+    step: str, argv: Sequence[str], fix: str, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> str:
     """Run one setup command; on failure raise QemuSetupError naming the step and the fix."""
     try:
-        done = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True)
+        done = subprocess.run(list(argv), cwd=cwd, env=env, capture_output=True, text=True)
     except FileNotFoundError:
         raise QemuSetupError(f"{step} failed: {argv[0]} is not installed; {fix}") from None
     if done.returncode != 0:

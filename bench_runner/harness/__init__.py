@@ -1,5 +1,30 @@
 """How an artifact is executed on a device and how its timings are read back.
 
 `base` holds the Harness interface every harness implements; `agent.py` is the portable
-Python agent (a standalone script, never imported); `python_agent` drives it on any device.
+Python agent (a standalone script that only its tests import); `python_agent` drives it on any
+device; the native tools' harnesses run ExecuTorch's executor_runner, ONNX Runtime's
+onnxruntime_perf_test and ExecuTorch's Android benchmark app. `HARNESSES` maps a harness name to its class as "module:Class"; each class has
+`from_profile(profile) -> Harness`, and its module is imported only when it is chosen.
 """
+
+from __future__ import annotations
+
+import importlib
+
+from bench_runner.harness.base import HarnessError
+
+HARNESSES: dict[str, str] = {
+    "python-agent": "bench_runner.harness.python_agent:PythonAgentHarness",
+    "executor_runner": "bench_runner.harness.executor_runner:ExecutorRunnerHarness",
+    "onnxruntime_perf_test": "bench_runner.harness.ort_perf_test:OrtPerfTestHarness",
+    "executorch-benchmark-app": "bench_runner.harness.benchmark_app:BenchmarkAppHarness",
+}
+DEFAULT_HARNESS = "python-agent"
+
+
+def harness_class(name: str) -> type:
+    """The class of the harness called `name`; HarnessError if there is none."""
+    if name not in HARNESSES:
+        raise HarnessError(f"unknown harness {name!r}; known harnesses: {', '.join(HARNESSES)}")
+    module_name, class_name = HARNESSES[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)

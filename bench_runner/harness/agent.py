@@ -109,6 +109,8 @@ def package_version(name):
 def pin_cpus(mask):
     """Restrict this process to the CPUs of a hexadecimal mask; return the CPUs in use."""
     if not hasattr(os, "sched_setaffinity"):
+        if mask:
+            raise OSError("this OS cannot pin a process to CPUs; measure without a CPU mask")
         return []
     if mask:
         bits = int(mask, 16)

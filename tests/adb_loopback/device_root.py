@@ -3,6 +3,9 @@
 Device paths are absolute ("/data/local/tmp/x"); they land under the root directory, so
 nothing the loopback device does touches the host's own "/". The root holds a fake
 `getprop`, per-core cpufreq files and thermal zones, so a client has something to read.
+
+Shell commands get their device paths rewritten as text, so a path inside a quoted
+argument is rewritten too, and the host path of the root can show in their output.
 """
 
 from __future__ import annotations
@@ -49,9 +52,16 @@ class FakeDeviceRoot:
         self._build()
 
     def host_path(self, device_path: str) -> Path:
-        """Where the device path `device_path` lives on the host ("/" is the root itself)."""
-        normalized = posixpath.normpath("/" + device_path).lstrip("/")
-        return self.path / normalized if normalized else self.path
+        """Where the device path `device_path` lives on the host ("/" is the root itself).
+
+        A path that already lies inside the root is taken as it is: a device working
+        folder named by its host path is valid on both sides, so programs that read
+        device paths out of pushed files (not only from their arguments) find them.
+        """
+        absolute = Path(posixpath.normpath("/" + device_path.lstrip("/")))
+        if absolute == self.path or self.path in absolute.parents:
+            return absolute
+        return self.path / absolute.relative_to("/")
 
     def translate_command(self, command: str) -> str:
         """Rewrite the mapped device paths in a shell command so they point into the root."""

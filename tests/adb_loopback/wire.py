@@ -35,10 +35,13 @@ class ProtocolViolation(Exception):
 
 @dataclass(frozen=True)
 class Message:
+    """One message; `checksum_ok` says whether a received payload matched its header's sum."""
+
     command: bytes
     arg0: int
     arg1: int
     data: bytes = b""
+    checksum_ok: bool = True
 
 
 def command_word(command: bytes) -> int:
@@ -67,8 +70,12 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytes:
     return bytes(chunks)
 
 
-def receive(sock: socket.socket, max_payload: int, verify_checksum: bool) -> Message:
-    """Read one message; raise ProtocolViolation on a bad header, size or checksum."""
+def receive(sock: socket.socket, max_payload: int) -> Message:
+    """Read one message; raise ProtocolViolation on a bad header or an oversized payload.
+
+    Whether a checksum mismatch matters depends on the negotiated version: the caller
+    decides from `Message.checksum_ok`.
+    """
     word, arg0, arg1, length, data_checksum, magic = HEADER.unpack(_receive_exactly(sock, HEADER.size))
     command = word.to_bytes(4, "little")
     if command not in COMMANDS:
@@ -78,6 +85,4 @@ def receive(sock: socket.socket, max_payload: int, verify_checksum: bool) -> Mes
     if length > max_payload:
         raise ProtocolViolation(f"{command!r} payload of {length} bytes exceeds {max_payload}")
     data = _receive_exactly(sock, length) if length else b""
-    if verify_checksum and checksum(data) != data_checksum:
-        raise ProtocolViolation(f"{command!r} payload checksum mismatch")
-    return Message(command, arg0, arg1, data)
+    return Message(command, arg0, arg1, data, checksum_ok=checksum(data) == data_checksum)

@@ -1,0 +1,160 @@
+"""The emulated ARM64 CPU: aarch64 programs run on the host under user-mode QEMU.
+
+`qemu-aarch64 -cpu MODEL -L SYSROOT PROGRAM ...` translates one aarch64 process; the
+emulated process sees the host's file system (with SYSROOT's files shadowing the host's
+at the same absolute paths), so pushing a file is a local copy into a working directory.
+There is no binfmt_misc registration here: an emulated program cannot start another
+program, so each command must be a single process (the Python agent is one).
+
+Emulated timings are about 250-500x the host's and do not depend on the CPU model: they
+are a functional and relative signal, never a phone's latency. `info()` says
+`emulated=True` so every record carries that.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
+from bench_runner.devices.cache_dir import user_cache_dir
+from bench_runner.devices.qemu_setup import QemuEnvironment, find_qemu_arm64
+
+if TYPE_CHECKING:
+    from bench_runner.profiles import DeviceProfile
+
+DEFAULT_CPU = "cortex-a76"
+PYTHON_NAMES = ("python", "python3", "python3.11")
+SYSROOT_PROGRAM_DIRS = ("usr/bin", "bin", "usr/sbin", "sbin")
+
+
+def emulated_argv(env: QemuEnvironment, cpu: str, argv: Sequence[str]) -> list[str]:
+    """The host command that runs `argv` on the emulated CPU.
+
+    A leading "python", "python3" or "python3.11" becomes the sysroot's Python; another
+    bare program name is looked up in the sysroot; a path is used as it is (it must be
+    an aarch64 executable).
+    """
+    if not argv:
+        raise DeviceError("qemu-arm64: nothing to run (empty argv)")
+    program = argv[0]
+    if program in PYTHON_NAMES:
+        executable = str(env.python)
+    elif "/" not in program:
+        found = [env.sysroot / d / program for d in SYSROOT_PROGRAM_DIRS if (env.sysroot / d / program).is_file()]
+        if not found:
+            raise DeviceError(
+                f"qemu-arm64: no program {program!r} in the arm64 sysroot {env.sysroot}; the emulated CPU "
+                "runs aarch64 executables only (give a path to one, or run it through python3)"
+            )
+        executable = str(found[0])
+    else:
+        executable = program
+    return [str(env.qemu), "-cpu", cpu, "-L", str(env.sysroot), executable, *argv[1:]]
+
+
+def emulated_process_env(env: QemuEnvironment, host_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of an emulated process: the host's, without its Python and QEMU
+    settings, with PYTHONPATH pointing at the aarch64 wheels."""
+    kept = {k: v for k, v in host_env.items() if not k.startswith(("PYTHON", "QEMU_", "VIRTUAL_ENV"))}
+    return {**kept, "PYTHONPATH": env.python_path, "PYTHONNOUSERSITE": "1"}
+
+
+class QemuArm64Device:
+    """An emulated ARM64 CPU (`kind` "qemu-arm64") built by `setup_qemu_arm64`.
+
+    `cpu` is a QEMU CPU model (`qemu-aarch64 -cpu help` lists them); `cortex-a76` and
+    `cortex-a53` are phone-like, `max` exposes features (SME) no phone has. The working
+    directory is a fresh folder under the environment's cache that `cleanup()` removes.
+    """
+
+    kind = "qemu-arm64"
+
+    def __init__(self, env: QemuEnvironment, cpu: str = DEFAULT_CPU, name: str = "qemu-arm64") -> None:
+        self.env = env
+        self.cpu = cpu
+        self.name = name
+        self.workdir = str(env.root.parent / "qemu-arm64-work" / f"session-{uuid.uuid4().hex[:12]}")
+
+    @classmethod
+    def from_profile(cls, profile: DeviceProfile) -> QemuArm64Device:
+        """Open the emulated CPU a profile describes, using the environment in the user cache."""
+        cache = user_cache_dir()
+        env = find_qemu_arm64(cache)
+        if env is None:
+            raise DeviceError(
+                f"{profile.name}: the emulated ARM64 CPU is not set up in {cache}; "
+                "run `vitdeploy devices setup qemu-arm64` first"
+            )
+        return cls(env, cpu=profile.qemu_cpu or DEFAULT_CPU, name=profile.name)
+
+    def _local(self, remote: str) -> Path:
+        return Path(self.workdir) / remote if not os.path.isabs(remote) else Path(remote)
+
+    def push(self, local: Path, remote: str) -> None:
+        """Copy a local file or folder to `remote` (relative paths are inside the workdir)."""
+        if not Path(local).exists():
+            raise DeviceError(f"{self.name}: cannot push {local}: no such file")
+        target = self._local(remote)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if Path(local).is_dir():
+            shutil.copytree(local, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(local, target)
+
+    def pull(self, remote: str, local: Path) -> None:
+        """Copy `remote` (relative paths are inside the workdir) back to `local`."""
+        source = self._local(remote)
+        if not source.exists():
+            raise DeviceError(f"{self.name}: cannot pull {remote}: no such file in {self.workdir}")
+        Path(local).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, local)
+
+    def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
+        """Run `argv` under `qemu-aarch64` in the workdir; DeviceError if it outlives `timeout` s."""
+        command = emulated_argv(self.env, self.cpu, argv)
+        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        try:
+            process = subprocess.Popen(
+                command, cwd=self.workdir, env=emulated_process_env(self.env, os.environ),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            )
+        except OSError as exc:
+            raise DeviceError(
+                f"{self.name}: cannot start {self.env.qemu}: {exc}; run `vitdeploy devices setup qemu-arm64` again"
+            ) from None
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise DeviceError(
+                f"{self.name}: {' '.join(argv)} did not finish within {timeout:g} s under emulation "
+                "(about 250-500x slower than the host) and was killed; give it a longer timeout or fewer runs"
+            ) from None
+        return CommandResult(process.returncode, stdout, stderr)
+
+    def info(self) -> DeviceInfo:
+        """The emulated CPU's fingerprint; `emulated` is always True."""
+        versions = self.env.versions
+        return DeviceInfo(
+            kind=self.kind,
+            name=self.name,
+            abi="arm64-v8a",
+            cpu_model=f"QEMU {self.cpu} (emulated)",
+            cores=os.cpu_count() or 1,
+            os=(
+                f"QEMU {versions.get('qemu', '?')} user-mode on the host; Debian arm64 sysroot "
+                f"({versions.get('debian_suites', '?')}), Python {versions.get('python', '?')}"
+            ),
+            emulated=True,
+        )
+
+    def cleanup(self) -> None:
+        """Remove the working directory and everything pushed into it."""
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,146 @@
+"""The harness that runs ExecuTorch's `executor_runner` (or `xnn_executor_runner`) on a device.
+
+Why one process per measurement: from ExecuTorch v1.3.0 the runner logs one
+"Iteration i of N: X ms" line per execution, timed around method->execute() alone
+(examples/portable/executor_runner/executor_runner.cpp). So one process with
+`--num_executions = warmup + runs` yields every raw sample: the first `warmup`
+iterations are dropped, the first iteration is the first-inference time, and
+"Model loaded in X ms" is the load time. Warm-up therefore happens in the same process,
+with the same program, caches and thread pool, as the timed runs (ExecuTorch's own
+Android benchmark script warms up in a separate process instead). Running the runner
+once per sample would time a cold process each time, and timing the process from the
+shell would add program loading to every sample; neither measures steady-state latency.
+
+Runners older than v1.3.0 print only the total of all executions; they fail the
+variant with a message saying to rebuild, since vitdeploy's statistics need raw samples.
+
+Where the log goes: a posix-PAL build writes ET_LOG lines to stderr; a build with the
+android PAL (the `android-arm64-v8a` CMake preset) writes them to logcat under the tag
+"ExecuTorch". On Android the harness logs a unique marker under that tag before each
+run and, when the process's own output holds no ExecuTorch log, reads back the logcat
+lines after the marker (`logcat -d -v raw -s ExecuTorch:I`). The runner must be built
+with -DEXECUTORCH_ENABLE_LOGGING=ON (Release builds leave the log out by default).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Sequence
+
+from bench_runner.devices.base import Device
+from bench_runner.harness.base import HarnessError, RawTiming, RunSettings, Variant
+from bench_runner.harness.native import (
+    Deadline,
+    DeviceFiles,
+    ProcessTiming,
+    VariantFailed,
+    binary_version,
+    killed_by_signal,
+    measure_each,
+    require_executable,
+    with_cpu_mask,
+)
+from bench_runner.harness.parsers import HarnessOutputError, text_lines
+from bench_runner.harness.parsers.executor_runner import is_log_line, parse_executor_runner
+
+HARNESS_NAME = "executor_runner"
+LOG_TAG = "ExecuTorch"
+
+
+def executor_runner_argv(
+    binary: str, model: str, executions: int, threads: int, cpu_mask: str | None = None
+) -> list[str]:
+    """The device argv of one executor_runner run (flags exist in every ExecuTorch 1.x runner)."""
+    return with_cpu_mask(
+        [binary, f"--model_path={model}", f"--num_executions={executions}", f"--cpu_threads={threads}"], cpu_mask
+    )
+
+
+def logcat_after(marker: str, logcat: str) -> str:
+    """The lines of a `logcat -v raw` dump that follow the last occurrence of `marker`."""
+    lines = text_lines(logcat)
+    starts = [i for i, line in enumerate(lines) if line.strip() == marker]
+    return "\n".join(lines[starts[-1] + 1 :]) if starts else ""
+
+
+class ExecutorRunnerHarness:
+    """Runs .pte artifacts with a user-built executor_runner pushed to the device.
+
+    One measure call measures its variants one after another (the protocol interleaves
+    variants across calls); see the module docstring for how samples are obtained.
+    """
+
+    name = HARNESS_NAME
+    runtimes = frozenset({"executorch"})
+    interleaves = False
+
+    def __init__(self, binary: Path) -> None:
+        self.binary = Path(binary)
+        self._files = DeviceFiles()
+        self._remote_binary: str | None = None
+        self._versions: dict[str, str] = {}
+
+    @classmethod
+    def from_profile(cls, profile) -> ExecutorRunnerHarness:
+        if profile.harness.executor_runner is None:
+            raise HarnessError(
+                f"device profile {profile.name!r} names no executor_runner: build it for the device "
+                "(ExecuTorch v1.3.0 or later, -DEXECUTORCH_BUILD_EXECUTOR_RUNNER=ON -DEXECUTORCH_BUILD_XNNPACK=ON "
+                "-DEXECUTORCH_ENABLE_LOGGING=ON) and set [harness] executor_runner = PATH in the profile"
+            )
+        return cls(profile.harness.executor_runner)
+
+    def prepare(self, device: Device) -> None:
+        if not self.binary.is_file():
+            raise HarnessError(f"executor_runner binary {self.binary} does not exist; check the device profile")
+        self._files.reset()
+        self._remote_binary = self._files.push(device, self.binary, executable=True)
+        self._versions = {"executor_runner": binary_version(self.binary)}
+
+    def measure(self, device: Device, variants: Sequence[Variant], settings: RunSettings) -> list[RawTiming]:
+        if self._remote_binary is None:
+            self.prepare(device)
+        return measure_each(self.name, device, variants, settings, self._versions, self._run_process)
+
+    def _run_process(
+        self, device: Device, variant: Variant, settings: RunSettings, timed_runs: int, deadline: Deadline
+    ) -> ProcessTiming:
+        model = self._files.push(device, variant.path)
+        executions = settings.warmup + timed_runs
+        argv = executor_runner_argv(self._remote_binary, model, executions, settings.threads, settings.cpu_mask)
+        marker = f"vitdeploy-{uuid.uuid4().hex}"
+        if device.kind == "android":
+            device.run(["log", "-p", "i", "-t", LOG_TAG, marker], timeout=deadline.remaining())
+        result = device.run(argv, timeout=deadline.remaining())
+        require_executable(result, self._remote_binary)
+        log = result.stderr
+        own_output = text_lines(result.stdout) + text_lines(result.stderr)
+        if device.kind == "android" and not any(is_log_line(line) for line in own_output):
+            dump = device.run(["logcat", "-d", "-v", "raw", "-s", f"{LOG_TAG}:I"], timeout=deadline.remaining())
+            log = logcat_after(marker, dump.stdout)
+        try:
+            output = parse_executor_runner(result.stdout, log)
+        except HarnessOutputError as exc:
+            if killed_by_signal(result.exit_code):
+                raise HarnessError(f"executor_runner was killed (exit status {result.exit_code}): {exc}") from None
+            raise VariantFailed(str(exc)) from None
+        if result.exit_code != 0:
+            raise VariantFailed(f"executor_runner exited with status {result.exit_code} after a complete run")
+        if output.num_executions != executions:
+            raise VariantFailed(f"asked for {executions} executions but the log reports {output.num_executions}")
+        if output.from_aggregate:
+            raise VariantFailed(
+                f"this executor_runner logs only the total of its {output.num_executions} executions "
+                f"(mean {output.mean_ms:.3f} ms), as runners before ExecuTorch v1.3.0 do; vitdeploy needs "
+                "one time per execution: rebuild executor_runner from ExecuTorch v1.3.0 or later"
+            )
+        if output.threads is not None and output.threads != settings.threads:
+            raise VariantFailed(
+                f"asked for {settings.threads} threads but the runner reset its thread pool to {output.threads}"
+            )
+        return ProcessTiming(
+            samples_ms=output.iteration_ms[settings.warmup :],
+            load_ms=output.load_ms,
+            first_inference_ms=output.iteration_ms[0],
+        )

@@ -1,0 +1,248 @@
+"""What is measured (ArtifactInfo) and what a measurement leaves behind (BenchRecord).
+
+An artifact's identity and provenance come from its sidecar manifest
+(`<artifact>.manifest.json`, written by the lowering step), never from its file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from bench_runner.harness.base import EnvironmentReading, Variant
+from bench_runner.stats import LatencyStats
+from lowering.errors import VitdeployError
+
+MANIFEST_SUFFIX = ".manifest.json"
+# An artifact's runtime by the manifest's backend; by the file format when no manifest says.
+RUNTIME_OF_BACKEND = {"executorch": "executorch", "onnx": "onnxruntime", "onnxruntime": "onnxruntime", "coreml": "coreml"}
+RUNTIME_OF_SUFFIX = {".pte": "executorch", ".onnx": "onnxruntime", ".mlpackage": "coreml", ".mlmodel": "coreml"}
+BACKEND_OF_RUNTIME = {"executorch": "executorch", "onnxruntime": "onnx", "coreml": "coreml"}
+
+
+class ArtifactError(VitdeployError):
+    """An artifact cannot be benchmarked as given (missing, unknown format or input shape)."""
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, or of a directory's relative paths and contents (a .mlpackage)."""
+    digest = hashlib.sha256()
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for item in files:
+        if path.is_dir():
+            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+        with item.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _quant_name(quant: Any) -> str:
+    if quant is None:
+        return "fp32"
+    if isinstance(quant, dict):
+        return str(quant.get("scheme") or quant.get("name") or json.dumps(quant, sort_keys=True))
+    return str(quant)
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """An artifact to benchmark with its provenance.
+
+    `manifest` is the sidecar manifest's content ({} without one); `model`, `backend`
+    and `quant` come from it, or are "unknown" (backend: from the runtime) without it.
+    """
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    runtime: str
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    model: str
+    backend: str
+    quant: str
+    manifest_path: Path | None = None
+    manifest: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_path(
+        cls, path: Path, input_shape: tuple[int, ...] | None = None, input_dtype: str | None = None
+    ) -> ArtifactInfo:
+        """Read an artifact and its sidecar manifest; explicit arguments win over the manifest."""
+        path = Path(path)
+        if not path.exists():
+            raise ArtifactError(f"artifact {path} does not exist")
+        manifest_path = path.with_name(path.name + MANIFEST_SUFFIX)
+        manifest: dict = {}
+        if manifest_path.is_file():
+            try:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ArtifactError(f"{manifest_path} is not valid JSON: {exc}") from None
+        else:
+            manifest_path = None
+
+        backend = manifest.get("backend")
+        runtime = RUNTIME_OF_BACKEND.get(backend) if backend else RUNTIME_OF_SUFFIX.get(path.suffix)
+        if runtime is None:
+            raise ArtifactError(
+                f"cannot tell which runtime runs {path}: its manifest names backend {backend!r} "
+                f"and its format {path.suffix!r} is not one of {', '.join(RUNTIME_OF_SUFFIX)}"
+            )
+        shape = input_shape or manifest.get("input_shape")
+        if not shape:
+            raise ArtifactError(
+                f"the input shape of {path} is unknown: it has no manifest ({path.name}{MANIFEST_SUFFIX}) "
+                "saying it; pass it explicitly, e.g. --input-shape 1,3,224,224"
+            )
+        sha256 = file_sha256(path)
+        if manifest.get("sha256") and manifest["sha256"] != sha256:
+            raise ArtifactError(
+                f"{path} changed since its manifest was written (sha256 {sha256[:12]} != {manifest['sha256'][:12]}); "
+                "lower it again so the manifest describes what is measured"
+            )
+        model = manifest.get("model")
+        model_name = model.get("name") if isinstance(model, dict) else model
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        return cls(
+            path=path,
+            sha256=sha256,
+            size_bytes=size,
+            runtime=runtime,
+            input_shape=tuple(int(d) for d in shape),
+            input_dtype=input_dtype or manifest.get("input_dtype") or "float32",
+            model=str(model_name) if model_name else "unknown",
+            backend=backend or BACKEND_OF_RUNTIME[runtime],
+            quant=_quant_name(manifest.get("quant")) if manifest else "unknown",
+            manifest_path=manifest_path,
+            manifest=manifest,
+        )
+
+    def variant(self, variant_id: str) -> Variant:
+        """This artifact as a harness sees it."""
+        return Variant(
+            id=variant_id, path=self.path, runtime=self.runtime, input_shape=self.input_shape, input_dtype=self.input_dtype
+        )
+
+
+def toolchain_versions() -> dict[str, str]:
+    """Versions of the measuring side: vitdeploy, Python, numpy."""
+    versions = {"python": platform.python_version()}
+    for name in ("vitdeploy", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+@dataclass(frozen=True)
+class BenchRecord:
+    """One artifact measured on one device at one thread count, one repetition.
+
+    `key` identifies the measurement (artifact, device, harness, settings, repetition)
+    so a resumed sweep can skip it. `status` is "ok" or "failed" (then `error` says why
+    and there are no statistics). `device` is DeviceInfo.to_dict() read before the
+    configuration; `toolchain` merges the measuring side's and the device runtimes'
+    versions. Times are milliseconds, memory kilobytes. `emulated` records must never
+    be presented as a real device's latency.
+    """
+
+    key: str
+    run_id: str
+    timestamp: str
+    status: str
+    error: str | None
+    # what was measured
+    artifact_path: str
+    artifact_sha256: str
+    artifact_size_bytes: int
+    manifest_path: str | None
+    manifest: dict
+    model: str
+    backend: str
+    quant: str
+    runtime: str
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    # where, and with what
+    device_name: str
+    device_kind: str
+    emulated: bool
+    device: dict
+    harness: str
+    toolchain: dict
+    # how
+    threads: int
+    cpu_mask: str | None
+    warmup: int
+    runs: int
+    min_seconds: float
+    rounds: int
+    cooldown_seconds: float
+    repetition: int
+    seed: int
+    # results
+    stats: LatencyStats | None
+    stable: bool | None
+    stability_note: str
+    round_medians_ms: tuple[float, ...]
+    load_ms: float | None
+    first_inference_ms: float | None
+    peak_rss_kb: int | None
+    memory_kb: int | None
+    output_checksum: float | None
+    environment: tuple[EnvironmentReading, ...]
+    samples_ms: tuple[float, ...]
+    round_index: tuple[int, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat dict: statistics as top-level columns (p50_ms, ...), nested data as JSON text."""
+        row: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "stats":
+                stats = asdict(value) if value is not None else dict.fromkeys(STATS_COLUMNS)
+                row.update(stats)
+            elif f.name in JSON_COLUMNS:
+                encoded = [r.to_dict() for r in value] if f.name == "environment" else value
+                row[f.name] = json.dumps(encoded, sort_keys=True)
+            elif isinstance(value, tuple):
+                row[f.name] = list(value)
+            else:
+                row[f.name] = value
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> BenchRecord:
+        """Inverse of to_row."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "stats":
+                stats = {name: row[name] for name in STATS_COLUMNS}
+                values["stats"] = LatencyStats(**stats) if stats["n"] is not None else None
+            elif f.name == "environment":
+                values[f.name] = tuple(EnvironmentReading.from_dict(r) for r in json.loads(row[f.name]))
+            elif f.name in JSON_COLUMNS:
+                values[f.name] = json.loads(row[f.name])
+            elif f.name in TUPLE_COLUMNS:
+                values[f.name] = tuple(row[f.name] or ())
+            else:
+                values[f.name] = row[f.name]
+        return cls(**values)
+
+
+STATS_COLUMNS = tuple(f.name for f in fields(LatencyStats))
+JSON_COLUMNS = ("manifest", "device", "toolchain", "environment")
+TUPLE_COLUMNS = ("input_shape", "round_medians_ms", "samples_ms", "round_index")

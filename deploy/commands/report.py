@@ -1,0 +1,46 @@
+"""`vitdeploy report`: accuracy-latency Pareto tables, CSV, HTML and plots from a results folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_OUT = "report"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="join latency and accuracy records into Pareto tables (Markdown, CSV, HTML) and plots",
+        description=(
+            "Read every results store and every accuracy file (*.jsonl from `vitdeploy eval`) in RESULTS_DIR, "
+            "join them by artifact sha256 and write, per device and thread count, a table of model, resolution, "
+            "params, MACs, quantization, backend, top-1, p50 with its 95% interval, p90, speed-up against a "
+            "baseline and the accuracy-latency Pareto front, with a plot."
+        ),
+    )
+    parser.add_argument("results", type=Path, metavar="RESULTS_DIR", help="folder holding the results store(s)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help=f"where to write the report (default RESULTS_DIR/{DEFAULT_OUT})")
+    parser.add_argument("--baseline", metavar="MODEL_OR_LABEL",
+                        help="model name or row label model/backend/quant for the speed-up column "
+                             "(default: the fp32 row of the first model alphabetically)")
+    parser.add_argument("--accuracy", type=Path, action="append", default=[], metavar="FILE",
+                        help="an extra accuracy file (JSON Lines) outside RESULTS_DIR; repeatable")
+    parser.add_argument("--dataset", help="the data set to report top-1 on, when the accuracy records cover several")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deploy.report import build_report, markdown_for_device, write_report
+
+    report = build_report(args.results, baseline=args.baseline, accuracy=args.accuracy, dataset=args.dataset)
+    files = write_report(report, args.out or args.results / DEFAULT_OUT)
+    for device in dict.fromkeys(table.device_name for table in report.tables):
+        print(markdown_for_device(report, device))
+    print(f"report: {files.html}")
+    print(f"        {files.markdown}")
+    print(f"        {files.csv} (rows), {files.samples_csv} (raw samples)")
+    if files.plots:
+        print(f"plots:  {files.plots[0].parent}/ ({len(files.plots)} files)")
+    return 0

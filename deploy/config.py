@@ -1,0 +1,186 @@
+"""The sweep configuration: models x lowering x devices x threads, in one TOML file.
+
+Loading validates types, names and combinations and reads nothing but the file itself
+(and the device profiles it names); it starts no work.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lowering.errors import VitdeployError
+
+EMBEDDED_DATASET = "digits"
+
+
+class ConfigError(VitdeployError):
+    """The sweep configuration has a wrong key, type or value."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the sweep.
+
+    Weights come from `checkpoint`, or from training on the embedded dataset (`train`),
+    or are random (neither: useful for latency only). A branched model is
+    reparameterized before lowering.
+    """
+
+    label: str
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    train: bool = False
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a sweep lowers, where it measures, and where results go."""
+
+    name: str
+    results: Path
+    models: tuple[ModelEntry, ...]
+    backends: tuple[str, ...] = ("executorch", "onnx")
+    quant: tuple[str, ...] = ("fp32",)
+    devices: tuple[str, ...] = ("host",)
+    threads: tuple[int, ...] | None = None
+    measurement: dict[str, Any] = field(default_factory=dict)
+    dataset: str = EMBEDDED_DATASET
+    calibration_images: int = 32
+    eval_limit: int | None = None
+    baseline: str | None = None
+    source: Path | None = None
+
+
+_TOP = {"name", "results", "model", "lowering", "bench", "data"}
+_MODEL = {"label", "name", "overrides", "checkpoint", "train"}
+_LOWERING = {"backends", "quant"}
+_BENCH = {"devices", "threads", "warmup", "runs", "min_seconds", "rounds", "cooldown_seconds", "baseline"}
+_DATA = {"dataset", "calibration_images", "eval_limit"}
+
+
+def load_sweep_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep TOML file; relative paths are taken from its folder."""
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"sweep configuration not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_sweep_config(table, base=path.parent, source=path)
+
+
+def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> SweepConfig:
+    """Validate a sweep configuration already read from TOML."""
+    where = str(source or "sweep configuration")
+    _known(table, _TOP, where)
+    lowering = _table(table, "lowering", _LOWERING, where)
+    bench = _table(table, "bench", _BENCH, where)
+    data = _table(table, "data", _DATA, where)
+    models = tuple(_model(entry, base, f"{where} [[model]] #{i + 1}")
+                   for i, entry in enumerate(_list(table, "model", where, dict)))
+    if not models:
+        raise ConfigError(f"{where}: no [[model]] entries; add at least one")
+    labels = [m.label for m in models]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ConfigError(f"{where}: model labels must be unique; repeated: {', '.join(duplicates)}")
+    dataset = data.get("dataset", EMBEDDED_DATASET)
+    if any(m.train for m in models) and dataset != EMBEDDED_DATASET:
+        raise ConfigError(
+            f"{where}: `train = true` trains on the embedded dataset; set [data] dataset = "
+            f"\"{EMBEDDED_DATASET}\" or give those models a checkpoint"
+        )
+    baseline = bench.get("baseline")
+    if baseline is not None and baseline not in labels:
+        raise ConfigError(f"{where}: [bench] baseline {baseline!r} is not a model label ({', '.join(labels)})")
+    measurement = {k: v for k, v in bench.items() if k not in ("devices", "threads", "baseline")}
+    threads = bench.get("threads")
+    return SweepConfig(
+        name=str(table.get("name", source.stem if source else "sweep")),
+        results=_path(table.get("results", "results/sweep"), base),
+        models=models,
+        backends=tuple(_strings(lowering, "backends", where, ("executorch", "onnx"))),
+        quant=tuple(_strings(lowering, "quant", where, ("fp32",))),
+        devices=tuple(_strings(bench, "devices", where, ("host",))),
+        threads=tuple(_ints(threads, "bench.threads", where)) if threads is not None else None,
+        measurement=measurement,
+        dataset=str(dataset) if dataset == EMBEDDED_DATASET else str(_path(dataset, base)),
+        calibration_images=int(data.get("calibration_images", 32)),
+        eval_limit=data.get("eval_limit"),
+        baseline=baseline,
+        source=source,
+    )
+
+
+def _model(entry: dict, base: Path, where: str) -> ModelEntry:
+    _known(entry, _MODEL, where)
+    for key in ("label", "name"):
+        if not isinstance(entry.get(key), str):
+            raise ConfigError(f"{where}: `{key}` must be a string")
+    from lowering.models import resolve_spec
+
+    overrides = entry.get("overrides", {})
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: `overrides` must be a table, e.g. {{ depth = 6, branches = 2 }}")
+    checkpoint = entry.get("checkpoint")
+    train = bool(entry.get("train", False))
+    if checkpoint and train:
+        raise ConfigError(f"{where}: give either `checkpoint` or `train = true`, not both")
+    if checkpoint is None:
+        try:
+            resolve_spec(entry["name"], **overrides)
+        except VitdeployError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return ModelEntry(
+        label=entry["label"],
+        name=entry["name"],
+        overrides=dict(overrides),
+        checkpoint=_path(checkpoint, base) if checkpoint else None,
+        train=train,
+    )
+
+
+def _known(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
+
+
+def _table(table: dict, key: str, allowed: set[str], where: str) -> dict:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table")
+    _known(value, allowed, f"{where} [{key}]")
+    return value
+
+
+def _list(table: dict, key: str, where: str, kind: type) -> list:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+        raise ConfigError(f"{where}: `{key}` must be a list of {kind.__name__}")
+    return value
+
+
+def _strings(table: dict, key: str, where: str, default: tuple[str, ...]) -> list[str]:
+    if key not in table:
+        return list(default)
+    values = _list(table, key, where, str)
+    if not values:
+        raise ConfigError(f"{where}: `{key}` is empty")
+    return values
+
+
+def _ints(value: Any, key: str, where: str) -> list[int]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and v > 0 for v in value):
+        raise ConfigError(f"{where}: `{key}` must be a non-empty list of positive integers")
+    return value
+
+
+def _path(value: Any, base: Path) -> Path:
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else base / path

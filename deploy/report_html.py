@@ -1,0 +1,66 @@
+"""The self-contained HTML page: inline CSS, plots embedded as data URIs, no network."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from deploy.report_tables import EMULATED_CAVEAT, DeviceTable, table_cells
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 78rem;
+       padding: 0 1rem; color: #1d1d1f; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 13px; }
+th, td { border: 1px solid #d0d0d0; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
+th { background: #f2f2f2; } td.text { text-align: left; } tr:nth-child(even) td { background: #fafafa; }
+tr.front td { font-weight: 600; } tr.dominated td { color: #777; }
+.emulated { background: #fff4d6; border: 1px solid #e0b84c; padding: 0.4rem 0.7rem; border-radius: 4px; }
+.notes li, .provenance li { font-size: 12.5px; } .provenance { color: #444; }
+img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
+"""
+_TEXT_COLUMNS = ("model", "quant", "backend", "harness", "Pareto")
+_ROW_CLASS = {"yes": "front", "tie": "front", "no": "dominated"}
+
+
+def html_page(title: str, preamble: Sequence[str], tables: Sequence[DeviceTable], plots: Mapping[str, Path]) -> str:
+    """The whole report as one HTML document; `plots` maps a table's slug to its SVG file."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+    ]
+    parts += [f"<p>{escape(line)}</p>" for line in preamble]
+    for table in tables:
+        parts.append(_section(table, plots.get(table.slug)))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _section(table: DeviceTable, plot: Path | None) -> str:
+    headers, cells = table_cells(table)
+    text_columns = {i for i, header in enumerate(headers) if header in _TEXT_COLUMNS}
+    lines = [f'<section id="{escape(table.slug)}">', f"<h2>{escape(table.title)}</h2>"]
+    if table.emulated:
+        lines.append(f'<p class="emulated">Emulated CPU: {escape(EMULATED_CAVEAT)}. Compare rows with each other, '
+                     "not with phones.</p>")
+    lines.append("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+    for pareto, line in zip(table.rows["pareto"], cells):
+        row_class = _ROW_CLASS.get(pareto, "")
+        lines.append(f'<tr class="{row_class}">' + "".join(
+            f'<td class="text">{escape(cell)}</td>' if i in text_columns else f"<td>{escape(cell)}</td>"
+            for i, cell in enumerate(line)) + "</tr>")
+    lines.append("</tbody></table>")
+    if table.notes:
+        lines.append('<ul class="notes">' + "".join(f"<li>{escape(note)}</li>" for note in table.notes) + "</ul>")
+    if plot is not None:
+        data = base64.b64encode(Path(plot).read_bytes()).decode("ascii")
+        lines.append(f'<img class="plot" alt="{escape(table.title)}: top-1 against p50 latency" '
+                     f'src="data:image/svg+xml;base64,{data}">')
+    lines.append('<ul class="provenance">' + "".join(
+        f"<li><b>{escape(what)}</b>: {escape(value)}</li>" for what, value in table.provenance) + "</ul>")
+    lines.append("</section>")
+    return "\n".join(lines)

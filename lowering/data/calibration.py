@@ -1,0 +1,32 @@
+"""The calibration set of post-training quantization: a few images chosen with a fixed seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lowering.data.sources import EMBEDDED, open_dataset
+from lowering.models import ModelSpec
+
+DEFAULT_NUM_IMAGES = 32
+
+
+def calibration_set(
+    spec: ModelSpec,
+    source: str | Path = EMBEDDED,
+    num_images: int = DEFAULT_NUM_IMAGES,
+    seed: int = 0,
+) -> tuple[torch.Tensor, str]:
+    """`num_images` images for calibrating the model `spec` describes, and their description.
+
+    The images come from the embedded digits' train split (source "digits", so they never
+    overlap the val split accuracy is measured on) or from the image folder at `source`,
+    chosen with `seed` and preprocessed with the model's own preprocessing and input size.
+    Returns a float32 NCHW tensor and the description to record with the quantization.
+    """
+    dataset = open_dataset(source, spec.preprocessing, spec.img_size, split="train", seed=seed)
+    chosen = dataset.take(num_images, seed)
+    images = np.concatenate([batch for batch, _ in chosen.batches(num_images)])
+    return torch.from_numpy(images), chosen.description

@@ -1,0 +1,51 @@
+"""Tiny artifacts for the bench-runner tests: built in a few milliseconds (ONNX) or seconds (.pte)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+TINY_INPUT_SHAPE = (1, 16)
+
+
+def write_tiny_onnx(path: Path, seed: int = 0) -> Path:
+    """A 16 -> 8 linear layer with ReLU, built with onnx's helper API."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(seed).standard_normal((16, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(TINY_INPUT_SHAPE))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [numpy_helper.from_array(weight, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def write_tiny_pte(path: Path) -> Path:
+    """A two-layer MLP lowered to ExecuTorch with the XNNPACK delegate."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8)).eval()
+    exported = torch.export.export(model, (torch.randn(*TINY_INPUT_SHAPE),))
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    path.write_bytes(program.buffer)
+    return path
+
+
+def write_manifest(artifact: Path, **fields) -> Path:
+    """A sidecar manifest as the lowering step writes it (only the keys the bench reads)."""
+    manifest = artifact.with_name(artifact.name + ".manifest.json")
+    manifest.write_text(json.dumps(fields), encoding="utf-8")
+    return manifest

@@ -1,0 +1,67 @@
+"""`vitdeploy bench` and `vitdeploy devices` end to end on the host with a tiny ONNX model."""
+
+import pandas as pd
+import pytest
+
+from bench_runner.store import ResultsStore
+from deploy.cli import main
+from tests.bench_runner.tiny_artifacts import write_manifest, write_tiny_onnx
+
+FAST = ["--warmup", "1", "--runs", "6", "--rounds", "2", "--min-seconds", "0", "--threads", "1,2"]
+
+
+@pytest.fixture
+def artifact(tmp_path):
+    path = write_tiny_onnx(tmp_path / "tiny.onnx")
+    write_manifest(path, backend="onnx", quant="fp32", model={"name": "tiny_mlp"}, input_shape=[1, 16])
+    return path
+
+
+def test_bench_appends_records_and_prints_the_table(tmp_path, artifact, capsys):
+    results = tmp_path / "store"
+    assert main(["bench", str(artifact), "--results", str(results), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "p50 ms" in out and "tiny_mlp" in out and "2 record(s) appended" in out
+    records = ResultsStore(results).load()
+    assert [(r.model, r.backend, r.quant, r.threads, r.device_kind) for r in records] == [
+        ("tiny_mlp", "onnx", "fp32", 1, "host"),
+        ("tiny_mlp", "onnx", "fp32", 2, "host"),
+    ]
+    assert all(r.ok and r.stats.n >= 6 and not r.emulated for r in records)
+
+
+def test_resume_measures_only_what_is_missing_and_csv_exports(tmp_path, artifact, capsys):
+    results = tmp_path / "store"
+    assert main(["bench", str(artifact), "--results", str(results), *FAST[:-1], "1"]) == 0
+    assert main(["bench", str(artifact), "--results", str(results), *FAST, "--resume", "--csv", str(tmp_path / "all.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "1 record(s) appended" in out
+    assert sorted(pd.read_csv(tmp_path / "all.csv")["threads"]) == [1, 2]
+
+
+def test_a_broken_artifact_fails_its_record_and_the_exit_status(tmp_path, artifact, capsys):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"garbage")
+    code = main(["bench", str(artifact), str(broken), "--input-shape", "1,16", "--results", str(tmp_path / "s"), *FAST[:-1], "1"])
+    assert code == 1
+    assert "failed: loading or first inference failed" in capsys.readouterr().out
+    assert [r.status for r in ResultsStore(tmp_path / "s").load()] == ["ok", "failed"]
+
+
+def test_user_mistakes_are_plain_errors(tmp_path, artifact, capsys):
+    assert main(["bench", str(artifact), "--device", "no-such-phone", "--results", str(tmp_path)]) == 2
+    assert main(["bench", str(artifact), "--runs", "0", "--results", str(tmp_path)]) == 2
+    unshaped = write_tiny_onnx(tmp_path / "bare.onnx")
+    assert main(["bench", str(unshaped), "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no device profile named 'no-such-phone'" in err and "runs must be an integer >= 1" in err and "--input-shape" in err
+
+
+def test_devices_lists_the_host_and_the_profiles(tmp_path, capsys):
+    (tmp_path / "bench-box.toml").write_text('kind = "host"\ndescription = "the lab machine"\n')
+    (tmp_path / "typo.toml").write_text('kind = "host"\nthread = 1\n')
+    assert main(["devices", "--profiles", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "host        bench-box" in out and "ready" in out
+    assert "the lab machine" in out
+    assert "invalid: " in out and "typo.toml: thread: unknown key" in out

@@ -1,0 +1,310 @@
+"""The Pareto reporter on records built in code: join, front, speed-up, files, labels, errors."""
+
+import hashlib
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from bench_runner.records import BenchRecord
+from bench_runner.stats import LatencyStats
+from bench_runner.store import ResultsStore
+from deploy.cli import main
+from deploy.report import ReportError, build_report, markdown_for_device, write_report
+
+DATASET = "sklearn-digits val (360 images, seed 0)"
+QEMU_CPU = "QEMU cortex-a76 (emulated)"
+
+
+def sha_of(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def latency_samples(median_ms: float, seed: int, n: int = 60, spread: float = 0.01) -> tuple[float, ...]:
+    rng = np.random.default_rng(seed)
+    return tuple(float(v) for v in median_ms * (1.0 + spread * rng.standard_normal(n)))
+
+
+def bench_record(artifact: str, samples, *, depth=12, backend="onnx", quant="fp32", device="host", emulated=False,
+                 threads=1, repetition=0, status="ok", error=None) -> BenchRecord:
+    """A record as the protocol writes it; statistics from the real LatencyStats."""
+    spec = {"name": "vit_tiny", "img_size": 32, "patch_size": 4, "depth": depth, "embed_dim": 96, "num_heads": 3}
+    manifest = {
+        "backend": backend, "quant": quant, "reparameterized": depth != 12,
+        "model": {"name": "vit_tiny", "spec": spec, "params": 1_350_000 + depth, "macs": 88_000_000,
+                  "weights_sha256": f"weights-{depth}"},
+        "verification": {"passed": True}, "toolchain": {"torch": "2.13.0", "onnx": "1.19.0"},
+    }
+    device_info = {"kind": "qemu-arm64" if emulated else "host", "name": device, "abi": "arm64-v8a" if emulated else "x86_64",
+                   "cpu_model": QEMU_CPU if emulated else "Test CPU", "cores": 2, "os": "Linux", "emulated": emulated,
+                   "frequencies_khz": [], "thermal_c": {}}
+    ok = status == "ok"
+    samples = tuple(samples) if ok else ()
+    return BenchRecord(
+        key=f"{sha_of(artifact)}-{device}-{threads}-{repetition}", run_id="run-1", timestamp="2026-01-01T00:00:00+00:00",
+        status=status, error=error, artifact_path=f"/artifacts/{artifact}.onnx", artifact_sha256=sha_of(artifact),
+        artifact_size_bytes=1000, manifest_path=f"/artifacts/{artifact}.onnx.manifest.json", manifest=manifest,
+        model="vit_tiny", backend=backend, quant=quant, runtime="onnxruntime" if backend == "onnx" else "executorch",
+        input_shape=(1, 3, 32, 32), input_dtype="float32", device_name=device, device_kind=device_info["kind"],
+        emulated=emulated, device=device_info, harness="python-agent",
+        toolchain={"measuring": {"python": "3.11.2"}, "device": {"onnxruntime": "1.23.0"}},
+        threads=threads, cpu_mask=None, warmup=3, runs=len(samples), min_seconds=0.5, rounds=3, cooldown_seconds=0.0,
+        repetition=repetition, seed=0, stats=LatencyStats.from_samples(samples) if ok else None, stable=True if ok else None,
+        stability_note="", round_medians_ms=(), load_ms=None, first_inference_ms=None, peak_rss_kb=None,
+        memory_kb=None, output_checksum=None, environment=(), samples_ms=samples,
+        round_index=tuple(i % 3 for i in range(len(samples))),
+    )
+
+
+def accuracy_line(artifact: str, top1: float, kind: str = "deployed", unit: str = "percent", dataset: str = DATASET) -> str:
+    return json.dumps({"artifact_sha256": sha_of(artifact), "artifact_path": f"/artifacts/{artifact}.onnx",
+                       "model": "vit_tiny", "backend": "onnx", "quant": "fp32", "dataset": dataset, "num_images": 360,
+                       "top1": top1, "top5": 100.0 if unit == "percent" else 1.0, "unit": unit, "kind": kind})
+
+
+def write_results(root, records, accuracy_lines=()):
+    ResultsStore(root / "store").append(records)
+    if accuracy_lines:
+        (root / "accuracy.jsonl").write_text("\n".join(accuracy_lines) + "\n", encoding="utf-8")
+    return root
+
+
+def row(report, label, device="host", threads=1):
+    table = next(t for t in report.tables if t.device_name == device and t.threads == threads)
+    rows = table.rows.set_index("label")
+    return rows.loc[label]
+
+
+@pytest.fixture(scope="module")
+def demo_results(tmp_path_factory):
+    """Host and an emulated CPU; a dominated row, a tied pair, an int8 row, a simulated-only row."""
+    root = tmp_path_factory.mktemp("results")
+    base = latency_samples(10.0, seed=1)
+    records = []
+    for device, emulated, scale in (("host", False, 1.0), ("qemu-arm64", True, 300.0)):
+        def scaled(samples):
+            return [s * scale for s in samples]
+        records += [
+            bench_record("d12-fp32", scaled(base), depth=12, device=device, emulated=emulated),
+            bench_record("d12-int8", scaled(latency_samples(5.0, seed=2)), depth=12, quant="int8", device=device,
+                         emulated=emulated),
+            # depth 6: the same latency samples as d12-int8, less accurate: a tie, not ranked.
+            bench_record("d6-fp32", scaled(latency_samples(5.0, seed=2)), depth=6, device=device, emulated=emulated),
+            # depth 3: slower than d12-int8 beyond both intervals and less accurate: off the front.
+            bench_record("d3-fp32", scaled(latency_samples(8.0, seed=3)), depth=3, device=device, emulated=emulated),
+            # depth 4: only simulated accuracy.
+            bench_record("d4-int8", scaled(latency_samples(4.0, seed=4)), depth=4, quant="int8", device=device,
+                         emulated=emulated),
+        ]
+    accuracy = [
+        accuracy_line("d12-fp32", 0.978, unit="fraction"),
+        accuracy_line("d12-int8", 97.2),
+        accuracy_line("d12-int8", 97.9, kind="simulated"),
+        accuracy_line("d6-fp32", 96.9),
+        accuracy_line("d3-fp32", 95.0),
+        accuracy_line("d4-int8", 96.0, kind="simulated"),
+    ]
+    return write_results(root, records, accuracy)
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_results):
+    return build_report(demo_results)
+
+
+@pytest.fixture(scope="module")
+def written(demo_report, tmp_path_factory):
+    return write_report(demo_report, tmp_path_factory.mktemp("report"))
+
+
+def test_deployed_accuracy_is_joined_by_artifact_sha256_in_percent(demo_report):
+    assert row(demo_report, "vit_tiny depth=12/onnx/fp32")["top1_pct"] == pytest.approx(97.8)  # unit fraction
+    assert row(demo_report, "vit_tiny depth=12/onnx/int8")["top1_pct"] == pytest.approx(97.2)
+    assert demo_report.dataset == DATASET
+
+
+def test_simulated_accuracy_never_fills_the_deployed_column(demo_report):
+    simulated_only = row(demo_report, "vit_tiny depth=4/onnx/int8")
+    assert np.isnan(simulated_only["top1_pct"])
+    assert simulated_only["top1_simulated_pct"] == pytest.approx(96.0)
+    assert simulated_only["pareto"] == "n/a"
+    both = row(demo_report, "vit_tiny depth=12/onnx/int8")
+    assert both["top1_pct"] == pytest.approx(97.2)
+    assert both["top1_simulated_pct"] == pytest.approx(97.9)
+
+
+def test_simulated_accuracy_has_its_own_markdown_column(demo_report):
+    text = markdown_for_device(demo_report, "host")
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    headers = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    deployed = headers.index("top-1 %")
+    simulated = next(i for i, h in enumerate(headers) if "simulated" in h and "not deployed" in h)
+    simulated_row = next(line for line in lines if line.startswith("| vit_tiny depth=4 "))
+    cells = [cell.strip() for cell in simulated_row.strip("|").split("|")]
+    assert cells[deployed] == ""
+    assert cells[simulated] == "96.0"
+
+
+def test_front_on_records_dominated_tie_and_front(demo_report):
+    assert row(demo_report, "vit_tiny depth=12/onnx/fp32")["pareto"] == "yes"  # most accurate
+    assert row(demo_report, "vit_tiny depth=12/onnx/int8")["pareto"] == "yes"
+    tied = row(demo_report, "vit_tiny depth=6/onnx/fp32")
+    assert tied["pareto"] == "tie"
+    assert tied["pareto_others"] == ("vit_tiny depth=12/onnx/int8",)
+    dominated = row(demo_report, "vit_tiny depth=3/onnx/fp32")
+    assert dominated["pareto"] == "no"
+    assert "vit_tiny depth=12/onnx/int8" in dominated["pareto_others"]
+
+
+def test_speedup_against_the_default_baseline_the_first_models_fp32_row(demo_report):
+    table = next(t for t in demo_report.tables if t.device_name == "host")
+    assert table.baseline == "vit_tiny depth=12/onnx/fp32"
+    assert row(demo_report, "vit_tiny depth=12/onnx/fp32")["speedup"] == 1.0
+    faster = row(demo_report, "vit_tiny depth=12/onnx/int8")
+    expected = np.median([s for s in latency_samples(10.0, seed=1)]) / np.median(latency_samples(5.0, seed=2))
+    assert faster["speedup"] == pytest.approx(expected)
+    assert faster["speedup_ci_low"] < faster["speedup"] < faster["speedup_ci_high"]
+
+
+def test_named_baseline_by_label_or_model_and_unknown_baseline(demo_results):
+    by_label = build_report(demo_results, baseline="vit_tiny depth=3/onnx/fp32")
+    assert row(by_label, "vit_tiny depth=3/onnx/fp32")["speedup"] == 1.0
+    assert row(by_label, "vit_tiny depth=12/onnx/fp32")["speedup"] < 1.0
+    by_model = build_report(demo_results, baseline="vit_tiny depth=4")
+    assert by_model.tables[0].baseline == "vit_tiny depth=4/onnx/int8"  # no fp32 row: the model's only row
+    with pytest.raises(ReportError, match="matches no measured row"):
+        build_report(demo_results, baseline="resnet50")
+
+
+def test_emulated_devices_are_labelled_in_every_table_heading(demo_report):
+    qemu = markdown_for_device(demo_report, "qemu-arm64")
+    assert qemu.startswith("## qemu-arm64 (emulated Cortex-A76: relative timings only, not a phone's latency), 1 thread")
+    host = markdown_for_device(demo_report, "host")
+    assert "emulated" not in host.splitlines()[0]
+
+
+def test_report_files_md_csv_html_and_plots_are_written(written):
+    assert written.markdown.read_text().count("## ") == 2
+    assert "vit_tiny depth=6/onnx/fp32" in written.csv.read_text()
+    assert written.samples_csv.read_text().count("\n") == 1 + 2 * (5 * 60)
+    assert sorted(p.name for p in written.plots) == ["host-1t.png", "host-1t.svg", "qemu-arm64-1t.png", "qemu-arm64-1t.svg"]
+    for path in written.plots:
+        data = path.read_bytes()
+        assert len(data) > 1000
+        assert data.startswith(b"\x89PNG") if path.suffix == ".png" else b"<svg" in data
+
+
+def test_emulated_label_is_in_markdown_html_and_plot_titles(written):
+    label = "emulated Cortex-A76: relative timings only, not a phone's latency"
+    assert label in written.markdown.read_text()
+    assert label.replace("'", "&#x27;") in written.html.read_text()
+    svg = next(p for p in written.plots if p.name == "qemu-arm64-1t.svg").read_text()
+    assert "emulated Cortex-A76: relative timings only, not a phone" in svg.replace("&#x27;", "'")
+    assert "emulated" not in next(p for p in written.plots if p.name == "host-1t.svg").read_text()
+
+
+class _References(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.references = []
+        self.tags = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.references += [value for name, value in attrs if name in ("src", "href", "xlink:href", "data", "action")]
+
+
+def test_html_page_is_self_contained(written):
+    page = written.html.read_text()
+    parser = _References()
+    parser.feed(page)
+    assert parser.references, "the page should embed its plots"
+    assert all(ref.startswith(("data:", "#")) for ref in parser.references)
+    assert not parser.tags & {"link", "script", "iframe"}
+    assert "url(" not in page and "@import" not in page
+    assert "<table>" in page and page.count('src="data:image/svg+xml;base64,') == 2
+
+
+def test_provenance_names_device_settings_toolchain_and_samples(demo_report):
+    text = markdown_for_device(demo_report, "qemu-arm64")
+    assert QEMU_CPU in text and "EMULATED" in text
+    assert "warm-up 3 runs per round" in text and "3 interleaved rounds" in text
+    assert "onnxruntime 1.23.0" in text and "torch 2.13.0" in text
+    assert "| 60 |" in text
+
+
+def test_repetitions_are_pooled_from_raw_samples(tmp_path):
+    first, second = latency_samples(10.0, seed=5, n=40), latency_samples(11.0, seed=6, n=50)
+    write_results(tmp_path, [bench_record("a", first), bench_record("a", second, repetition=1)])
+    pooled = row(build_report(tmp_path), "vit_tiny/onnx/fp32")
+    reference = LatencyStats.from_samples(first + second)
+    assert (pooled["n"], pooled["repetitions"]) == (90, 2)
+    assert pooled["p50_ms"] == reference.p50_ms
+    assert (pooled["ci95_low_ms"], pooled["ci95_high_ms"]) == (reference.ci95_low_ms, reference.ci95_high_ms)
+    assert "(2 reps)" in markdown_for_device(build_report(tmp_path), "host")
+
+
+def test_without_accuracy_the_table_is_latency_only_and_unplotted(tmp_path):
+    write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1)), bench_record("b", latency_samples(5.0, 2), depth=6)])
+    report = build_report(tmp_path)
+    text = markdown_for_device(report, "host")
+    assert "Pareto" not in text.splitlines()[2] and "top-1" not in text.splitlines()[2]
+    assert "latency only, no Pareto front" in text
+    assert write_report(report, tmp_path / "out").plots == ()
+
+
+def test_failed_records_are_listed_not_tabled(tmp_path):
+    write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1)),
+                             bench_record("b", (), status="failed", error="XNNPACK delegate crashed\ntrace")])
+    text = markdown_for_device(build_report(tmp_path), "host")
+    assert "Failed, not in the table" in text and "XNNPACK delegate crashed" in text and "trace" not in text
+
+
+def test_a_results_dir_without_records_is_a_clear_error(tmp_path):
+    with pytest.raises(ReportError, match="holds no benchmark records"):
+        build_report(tmp_path)
+    with pytest.raises(ReportError, match="does not exist"):
+        build_report(tmp_path / "missing")
+
+
+def test_only_failed_records_is_a_clear_error(tmp_path):
+    write_results(tmp_path, [bench_record("b", (), status="failed", error="device vanished")])
+    with pytest.raises(ReportError, match="failed, nothing to report: device vanished"):
+        build_report(tmp_path)
+
+
+def test_malformed_accuracy_line_names_file_and_line(tmp_path):
+    write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1))],
+                  [accuracy_line("a", 97.0), json.dumps({"artifact_sha256": sha_of("a"), "kind": "deployed"})])
+    with pytest.raises(ReportError, match=r"accuracy.jsonl:2: accuracy record lacks dataset"):
+        build_report(tmp_path)
+
+
+def test_several_data_sets_need_a_choice(tmp_path):
+    write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1))],
+                  [accuracy_line("a", 97.0), accuracy_line("a", 71.0, dataset="imagenet val (50000 images)")])
+    with pytest.raises(ReportError, match="--dataset"):
+        build_report(tmp_path)
+    chosen = build_report(tmp_path, dataset="imagenet val (50000 images)")
+    assert row(chosen, "vit_tiny/onnx/fp32")["top1_pct"] == pytest.approx(71.0)
+
+
+def test_accuracy_file_outside_the_results_dir(tmp_path):
+    results = write_results(tmp_path / "results", [bench_record("a", latency_samples(10.0, 1))])
+    extra = tmp_path / "eval.jsonl"
+    extra.write_text(accuracy_line("a", 0.5, unit="fraction") + "\n")
+    assert row(build_report(results, accuracy=[extra]), "vit_tiny/onnx/fp32")["top1_pct"] == pytest.approx(50.0)
+
+
+def test_cli_writes_the_report_and_prints_the_tables(tmp_path, capsys):
+    write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1))], [accuracy_line("a", 97.0)])
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "## host, 1 thread" in printed and "97.0" in printed
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
+def test_cli_reports_an_empty_results_dir_as_an_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "holds no benchmark records" in capsys.readouterr().err
