@@ -66,20 +66,30 @@ def trimmed_mean(samples: Sequence[float], fraction: float = TRIM_FRACTION) -> f
     return float(ordered[cut : ordered.size - cut].mean())
 
 
-def bootstrap_median_ci(
-    samples: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile-bootstrap confidence interval of the median."""
+def bootstrap_medians(
+    samples: Sequence[float], rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> np.ndarray:
+    """Medians of `resamples` bootstrap resamples of `samples`, drawn from `rng`.
+
+    Vectorised in batches that bound the memory of one (resamples x samples) draw.
+    """
     values = np.asarray(samples, dtype=np.float64)
-    rng = np.random.default_rng(seed)
     batch = max(1, _BOOTSTRAP_BATCH_VALUES // values.size)
     medians = []
     for start in range(0, resamples, batch):
         count = min(batch, resamples - start)
         indices = rng.integers(0, values.size, size=(count, values.size))
         medians.append(np.median(values[indices], axis=1))
+    return np.concatenate(medians)
+
+
+def bootstrap_median_ci(
+    samples: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the median."""
+    medians = bootstrap_medians(samples, np.random.default_rng(seed), resamples)
     tail = (1.0 - level) / 2 * 100
-    low, high = np.percentile(np.concatenate(medians), [tail, 100 - tail])
+    low, high = np.percentile(medians, [tail, 100 - tail])
     return float(low), float(high)
 
 

@@ -15,7 +15,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 13px; }
 th, td { border: 1px solid #d0d0d0; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
-th { background: #f2f2f2; } td.text { text-align: left; } tr:nth-child(even) td { background: #fafafa; }
+th { background: #f2f2f2; } td.text { text-align: left; white-space: normal; } tr:nth-child(even) td { background: #fafafa; }
 tr.front td { font-weight: 600; } tr.dominated td { color: #777; }
 .emulated { background: #fff4d6; border: 1px solid #e0b84c; padding: 0.4rem 0.7rem; border-radius: 4px; }
 .notes li, .provenance li { font-size: 12.5px; } .provenance { color: #444; }

@@ -23,8 +23,10 @@ from lowering.errors import VitdeployError
 ACCURACY_KINDS = ("deployed", "simulated", "eager")
 # Multiplier that turns a record's top-1/top-5 into percent, by its `unit`.
 PERCENT_PER_UNIT = {"fraction": 100.0, "percent": 1.0}
-_REQUIRED_ACCURACY_FIELDS = ("artifact_sha256", "dataset", "num_images", "top1", "unit", "kind")
-_OPTIONAL_ACCURACY_FIELDS = ("artifact_path", "model", "backend", "quant", "top5")
+# `artifact_sha256` is required of deployed records only: a simulated or eager record without
+# it names no artifact, so it is read but joins nothing.
+_REQUIRED_ACCURACY_FIELDS = ("dataset", "num_images", "top1", "unit", "kind")
+_OPTIONAL_ACCURACY_FIELDS = ("artifact_sha256", "artifact_path", "model", "backend", "quant", "top5")
 ACCURACY_COLUMNS = (*_REQUIRED_ACCURACY_FIELDS, *_OPTIONAL_ACCURACY_FIELDS, "top1_pct", "top5_pct", "source")
 
 
@@ -101,6 +103,8 @@ def _accuracy_row(line: str, source: str) -> dict:
                           "write accuracy records with `vitdeploy eval`")
     if record["kind"] not in ACCURACY_KINDS:
         raise ReportError(f"{source}: kind {record['kind']!r} is not one of {', '.join(ACCURACY_KINDS)}")
+    if record["kind"] == "deployed" and not record.get("artifact_sha256"):
+        raise ReportError(f"{source}: a deployed accuracy record must name its artifact_sha256")
     scale = PERCENT_PER_UNIT.get(record["unit"])
     if scale is None:
         raise ReportError(f"{source}: unit {record['unit']!r} is not one of {', '.join(PERCENT_PER_UNIT)}")

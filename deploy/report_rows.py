@@ -10,6 +10,7 @@ as the BenchRecord carries it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -72,8 +73,10 @@ def describe_artifacts(rows: pd.DataFrame) -> pd.DataFrame:
     """Add what the manifests say: `model_label`, `resolution`, `params`, `macs`, `verified`,
     `reparameterized`, and a `label` ("model/backend/quant") unique per device and threads.
 
-    Models that share a name but differ (e.g. depth 12 against a reparameterized depth 6)
-    get the differing spec fields appended, e.g. "vit_tiny depth=6".
+    The model is named by the manifest's `model.label` (e.g. a sweep's model label) or
+    `model.name`, or by the artifact's file name without a manifest. Models that share a
+    name but differ (e.g. depth 12 against a reparameterized depth 6) get the differing
+    spec fields appended, e.g. "vit_tiny depth=6".
     """
     rows = rows.copy()
     model = rows["manifest"].map(lambda m: m.get("model") if isinstance(m.get("model"), dict) else {})
@@ -105,7 +108,7 @@ def _verification(manifest: dict) -> str | None:
 
 
 def _model_labels(rows: pd.DataFrame, model: pd.Series) -> pd.Series:
-    names = [str(m.get("label") or m.get("name") or r) for m, r in zip(model, rows["model"])]
+    names = [str(m.get("label") or m.get("name") or Path(path).name) for m, path in zip(model, rows["artifact_path"])]
     specs = [m.get("spec") if isinstance(m.get("spec"), dict) else None for m in model]
     identities = [
         json.dumps([spec, m.get("weights_sha256")], sort_keys=True) if spec or m.get("weights_sha256") else sha
@@ -175,6 +178,8 @@ def choose_dataset(accuracy: pd.DataFrame, measured_sha256: set[str], dataset: s
 def attach_accuracy(rows: pd.DataFrame, accuracy: pd.DataFrame, dataset: str | None) -> tuple[pd.DataFrame, list[str]]:
     """Join accuracy on `dataset` by artifact sha256; return the rows and notes.
 
+    Records that name no artifact join nothing; a note lists them.
+
     Deployed accuracy (the artifact run in its own runtime) fills `top1_pct`,
     `top5_pct`, `num_images`, `accuracy_source`; each other kind fills its own columns
     (`top1_simulated_pct`, `top1_eager_pct`), never the deployed ones. Where one
@@ -183,6 +188,11 @@ def attach_accuracy(rows: pd.DataFrame, accuracy: pd.DataFrame, dataset: str | N
     rows = rows.copy()
     notes: list[str] = []
     on_dataset = accuracy[accuracy["dataset"] == dataset] if dataset is not None else accuracy.iloc[0:0]
+    anonymous = on_dataset[on_dataset["artifact_sha256"].isna()]
+    if not anonymous.empty:
+        notes.append(f"{len(anonymous)} accuracy record(s) name no artifact and are not shown: "
+                     + ", ".join(anonymous["source"]))
+    on_dataset = on_dataset[on_dataset["artifact_sha256"].notna()]
     for kind in ACCURACY_KINDS:
         records = on_dataset[on_dataset["kind"] == kind]
         repeated = records[records.duplicated("artifact_sha256", keep="last")]

@@ -7,11 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from bench_runner.stats import BOOTSTRAP_RESAMPLES
+from bench_runner.stats import BOOTSTRAP_RESAMPLES, bootstrap_medians
 
 SPEEDUP_SEED = 0
-# Bounds the memory of one vectorised bootstrap batch (resamples x samples values).
-_BATCH_VALUES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ def speedup(
     if baseline.size == 0 or row.size == 0:
         raise ValueError("speedup needs samples of both the baseline and the row")
     rng = np.random.default_rng(seed)
-    ratios = _bootstrap_medians(baseline, rng, resamples) / _bootstrap_medians(row, rng, resamples)
+    ratios = bootstrap_medians(baseline, rng, resamples) / bootstrap_medians(row, rng, resamples)
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return Speedup(
@@ -54,11 +52,3 @@ def speedup(
         seed=seed,
     )
 
-
-def _bootstrap_medians(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    batch = max(1, _BATCH_VALUES // values.size)
-    medians = []
-    for start in range(0, resamples, batch):
-        indices = rng.integers(0, values.size, size=(min(batch, resamples - start), values.size))
-        medians.append(np.median(values[indices], axis=1))
-    return np.concatenate(medians)

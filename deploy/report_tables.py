@@ -174,14 +174,14 @@ def _versions(dicts) -> str:
 
 
 def _provenance(group: pd.DataFrame, dataset: str | None, baseline_index: int | None) -> tuple[tuple[str, str], ...]:
-    devices = {fingerprint(d): d for ds in group["devices"] for d in ds}
+    readings = [device for devices in group["devices"] for device in devices]
     described = [
         f"{d.get('name')} [{key}]: {d.get('kind')}, {d.get('cpu_model')}, {d.get('abi')}, {d.get('cores')} cores, "
         f"{d.get('os')}{', EMULATED' if d.get('emulated') else ''}"
-        for key, d in devices.items()
+        for key, d in {fingerprint(d): d for d in readings}.items()
     ]
-    frequencies = [f for d in (d for ds in group["devices"] for d in ds) for f in d.get("frequencies_khz") or ()]
-    temperatures = [t for d in (d for ds in group["devices"] for d in ds) for t in (d.get("thermal_c") or {}).values()]
+    frequencies = [f for d in readings for f in d.get("frequencies_khz") or ()]
+    temperatures = [t for d in readings for t in (d.get("thermal_c") or {}).values()]
     state = []
     if frequencies:
         state.append(f"CPU {min(frequencies) / 1000:.0f}-{max(frequencies) / 1000:.0f} MHz")
@@ -189,14 +189,17 @@ def _provenance(group: pd.DataFrame, dataset: str | None, baseline_index: int | 
         state.append(f"up to {max(temperatures):.0f} °C")
     toolchains = [t for ts in group["toolchains"] for t in ts]
     lowering = [m.get("toolchain") for m in group["manifest"] if isinstance(m.get("toolchain"), dict)]
+
+    def setting(name: str) -> str:
+        return _distinct(value for values in group[name] for value in values)
+
     settings = ", ".join([
         f"threads {group['threads'].iloc[0]}",
-        f"warm-up {_distinct(v for vs in group['warmup'] for v in vs)} runs per round",
-        f"at least {_distinct(v for vs in group['runs'] for v in vs)} timed runs and "
-        f"{_distinct(v for vs in group['min_seconds'] for v in vs)} s per artifact",
-        f"{_distinct(v for vs in group['rounds'] for v in vs)} interleaved rounds",
-        f"cool-down {_distinct(v for vs in group['cooldown_seconds'] for v in vs)} s",
-        f"CPU mask {_distinct(v for vs in group['cpu_mask'] for v in vs)}",
+        f"warm-up {setting('warmup')} runs per round",
+        f"at least {setting('runs')} timed runs and {setting('min_seconds')} s per artifact",
+        f"{setting('rounds')} interleaved rounds",
+        f"cool-down {setting('cooldown_seconds')} s",
+        f"CPU mask {setting('cpu_mask')}",
         f"harness {_distinct(group['harness'])}",
     ])
     repetitions = sorted(set(group["repetitions"]))
@@ -208,8 +211,7 @@ def _provenance(group: pd.DataFrame, dataset: str | None, baseline_index: int | 
                     + ("one repetition per row" if repetitions == [1] else
                        f"{_distinct(repetitions)} repetitions per row, their raw samples pooled (each repetition's "
                        "median is in the CSV)")),
-        ("measured", f"{group['first_timestamp'].min()} to {group['last_timestamp'].max()}, "
-                     f"run {_distinct(r for rs in group['run_id'] for r in rs)}"),
+        ("measured", f"{group['first_timestamp'].min()} to {group['last_timestamp'].max()}, run {setting('run_id')}"),
         ("toolchain on the device", _versions(t.get("device") for t in toolchains)),
         ("toolchain measuring", _versions(t.get("measuring") for t in toolchains)),
         ("toolchain lowering", _versions(lowering)),
@@ -249,9 +251,9 @@ def _notes(
         notes.append(f"Baseline {baseline} was not measured here: no speed-ups.")
     for row in group[~group["stable"].astype(bool)].itertuples():
         notes.append(f"† {row.label}: unstable measurement ({row.stability_note}); measure again on a quiet machine.")
-    for row in group[group["verified"] != "passed"].itertuples():
-        state = row.verified or "no verification in the manifest"
-        notes.append(f"{row.label}: artifact verification {state}.")
+    unverified = group[group["verified"] != "passed"]
+    for state, rows in unverified.groupby(unverified["verified"].fillna("not recorded in the manifest"), sort=True):
+        notes.append(f"Verification against the eager model {state}: " + ", ".join(rows["label"]) + ".")
     for row in failures.itertuples():
         error = (row.error or "").strip()
         first_line = error.splitlines()[0][:200] if error else "no error text"
@@ -261,10 +263,10 @@ def _notes(
 
 
 def format_ms(value: float) -> str:
-    """Milliseconds with three significant digits (whole numbers from 100 ms up)."""
+    """Milliseconds with three significant digits (whole numbers from 100 ms up): 27.0, 0.00912, 1234."""
     if value is None or not math.isfinite(value):
         return ""
-    decimals = 0 if value >= 100 else 1 if value >= 10 else 2 if value >= 1 else 3
+    decimals = max(0, 2 - math.floor(math.log10(value))) if value > 0 else 0
     return f"{value:.{decimals}f}"
 
 

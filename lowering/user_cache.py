@@ -1,4 +1,4 @@
-"""Where vitdeploy keeps what it builds once per user (lowered artifacts, trained weights, emulator environments)."""
+"""Where vitdeploy keeps what it builds once per user: lowered artifacts, trained weights, emulator environments."""
 
 from __future__ import annotations
 

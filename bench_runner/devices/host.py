@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
+from bench_runner.devices.process import run_process_group
 
 CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "asimd", "asimddp", "sve")
 
@@ -95,30 +95,14 @@ class HostDevice:
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
         """Run `argv` as a new process group; on timeout the whole group is killed."""
         try:
-            process = subprocess.Popen(
-                list(argv),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,
-            )
+            return run_process_group(argv, timeout)
         except OSError as exc:
             raise DeviceError(f"{self.name}: cannot start {argv[0]!r}: {exc}") from None
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
             raise DeviceError(
                 f"{self.name}: {Path(argv[0]).name} did not finish within {timeout:g} s and was killed; "
                 "raise the timeout (--timeout or timeout_seconds in the profile) or measure fewer runs"
             ) from None
-        except BaseException:
-            # Ctrl-C reaches only the caller (the child has its own session): stop the child too.
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise
-        return CommandResult(exit_code=process.returncode, stdout=stdout, stderr=stderr)
 
     def info(self) -> DeviceInfo:
         try:

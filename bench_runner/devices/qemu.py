@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
-from bench_runner.devices.cache_dir import user_cache_dir
+from bench_runner.devices.process import run_process_group
 from bench_runner.devices.qemu_setup import QemuEnvironment, find_qemu_arm64
+from lowering.user_cache import user_cache_dir
 
 if TYPE_CHECKING:
     from bench_runner.profiles import DeviceProfile
@@ -120,24 +120,18 @@ class QemuArm64Device:
         command = emulated_argv(self.env, self.cpu, argv)
         Path(self.workdir).mkdir(parents=True, exist_ok=True)
         try:
-            process = subprocess.Popen(
-                command, cwd=self.workdir, env=emulated_process_env(self.env, os.environ),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            return run_process_group(
+                command, timeout, cwd=self.workdir, env=emulated_process_env(self.env, os.environ)
             )
         except OSError as exc:
             raise DeviceError(
                 f"{self.name}: cannot start {self.env.qemu}: {exc}; run `vitdeploy devices setup qemu-arm64` again"
             ) from None
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
             raise DeviceError(
                 f"{self.name}: {' '.join(argv)} did not finish within {timeout:g} s under emulation "
                 "(about 250-500x slower than the host) and was killed; give it a longer timeout or fewer runs"
             ) from None
-        return CommandResult(process.returncode, stdout, stderr)
 
     def info(self) -> DeviceInfo:
         """The emulated CPU's fingerprint; `emulated` is always True."""

@@ -27,14 +27,14 @@ def latency_samples(median_ms: float, seed: int, n: int = 60, spread: float = 0.
 
 
 def bench_record(artifact: str, samples, *, depth=12, backend="onnx", quant="fp32", device="host", emulated=False,
-                 threads=1, repetition=0, status="ok", error=None) -> BenchRecord:
+                 threads=1, repetition=0, status="ok", error=None, verified=True) -> BenchRecord:
     """A record as the protocol writes it; statistics from the real LatencyStats."""
     spec = {"name": "vit_tiny", "img_size": 32, "patch_size": 4, "depth": depth, "embed_dim": 96, "num_heads": 3}
     manifest = {
         "backend": backend, "quant": quant, "reparameterized": depth != 12,
         "model": {"name": "vit_tiny", "spec": spec, "params": 1_350_000 + depth, "macs": 88_000_000,
                   "weights_sha256": f"weights-{depth}"},
-        "verification": {"passed": True}, "toolchain": {"torch": "2.13.0", "onnx": "1.19.0"},
+        "verification": {"passed": verified}, "toolchain": {"torch": "2.13.0", "onnx": "1.19.0"},
     }
     device_info = {"kind": "qemu-arm64" if emulated else "host", "name": device, "abi": "arm64-v8a" if emulated else "x86_64",
                    "cpu_model": QEMU_CPU if emulated else "Test CPU", "cores": 2, "os": "Linux", "emulated": emulated,
@@ -261,6 +261,14 @@ def test_failed_records_are_listed_not_tabled(tmp_path):
     assert "Failed, not in the table" in text and "XNNPACK delegate crashed" in text and "trace" not in text
 
 
+def test_unverified_artifacts_are_named(tmp_path):
+    write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1)),
+                             bench_record("b", latency_samples(9.0, 2), depth=6, verified=False)])
+    text = markdown_for_device(build_report(tmp_path), "host")
+    assert "Verification against the eager model failed: vit_tiny depth=6/onnx/fp32." in text
+    assert "depth=12/onnx/fp32." not in text
+
+
 def test_a_results_dir_without_records_is_a_clear_error(tmp_path):
     with pytest.raises(ReportError, match="holds no benchmark records"):
         build_report(tmp_path)
@@ -278,6 +286,19 @@ def test_malformed_accuracy_line_names_file_and_line(tmp_path):
     write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1))],
                   [accuracy_line("a", 97.0), json.dumps({"artifact_sha256": sha_of("a"), "kind": "deployed"})])
     with pytest.raises(ReportError, match=r"accuracy.jsonl:2: accuracy record lacks dataset"):
+        build_report(tmp_path)
+
+
+def test_deployed_accuracy_must_name_its_artifact_but_simulated_may_not(tmp_path):
+    anonymous = json.loads(accuracy_line("a", 96.0, kind="simulated"))
+    anonymous["artifact_sha256"] = None
+    write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1))], [accuracy_line("a", 97.0), json.dumps(anonymous)])
+    report = build_report(tmp_path)
+    assert np.isnan(row(report, "vit_tiny/onnx/fp32")["top1_simulated_pct"])
+    assert any("name no artifact" in note and "accuracy.jsonl:2" in note for note in report.notes)
+    anonymous["kind"] = "deployed"
+    (tmp_path / "accuracy.jsonl").write_text(json.dumps(anonymous) + "\n")
+    with pytest.raises(ReportError, match="must name its artifact_sha256"):
         build_report(tmp_path)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bench_runner.devices import qemu_setup
-from bench_runner.devices.cache_dir import user_cache_dir
+from lowering.user_cache import user_cache_dir
 from bench_runner.devices.qemu_setup import AptSource, QemuSetupError, find_qemu_arm64, setup_qemu_arm64
 
 
@@ -33,9 +33,9 @@ def test_setup_without_usable_apt_source_names_the_fix_and_leaves_nothing(monkey
 
 
 @pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs a Debian-based host")
-def test_unreachable_mirror_fails_at_the_private_apt_update(monkeypatch, tmp_path: Path):
-    unreachable = AptSource(("deb",), ("http://127.0.0.1:9/debian",), ("bookworm",), ("main",))
-    monkeypatch.setattr(qemu_setup, "read_system_sources", lambda: [unreachable])
+def test_missing_mirror_fails_at_the_private_apt_update(monkeypatch, tmp_path: Path):
+    missing = AptSource(("deb",), ("file:/nonexistent/vitdeploy-mirror",), ("bookworm",), ("main",))
+    monkeypatch.setattr(qemu_setup, "read_system_sources", lambda: [missing])
     with pytest.raises(QemuSetupError, match=r"apt-get update \(private arm64 state\) failed.*/etc/apt/sources.list"):
         setup_qemu_arm64(tmp_path, log=lambda line: None)
     assert list(tmp_path.iterdir()) == []

@@ -24,6 +24,15 @@ def _random_images(count: int = 8, seed: int = 0, dtype: torch.dtype = torch.flo
     return torch.randn(count, 3, 32, 32, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids thread-pool overhead on a shared host."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_vit():
     return _tiny_vit

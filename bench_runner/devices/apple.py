@@ -1,0 +1,43 @@
+"""Apple devices: a Mac measures Core ML (and the other runtimes) through the Python
+agent on itself; an iPhone or iPad needs a Mac with Xcode and a benchmark app.
+
+vitdeploy drives a Mac only from that Mac: run `vitdeploy bench --device <mac profile>`
+there, and the Mac is the host (the agent runs Core ML through coremltools). Elsewhere,
+opening an Apple profile fails with a message saying what is needed; nothing pretends
+to have run.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from bench_runner.devices.base import DeviceError
+from bench_runner.devices.host import HostDevice
+
+
+class MacDevice(HostDevice):
+    """The Mac vitdeploy runs on, measured like the host under its own profile."""
+
+    kind = "macos"
+
+
+class AppleDevice:
+    """Opens the device an Apple profile (`kind` macos or ios) describes."""
+
+    @classmethod
+    def from_profile(cls, profile, system: str | None = None) -> MacDevice:
+        system = system or platform.system()
+        if profile.kind == "ios":
+            raise DeviceError(
+                f"device profile {profile.name!r} is an iOS device: vitdeploy cannot drive iOS "
+                "devices. Lower Core ML artifacts here (`vitdeploy lower ... --backend coreml "
+                f"--device {profile.name}`) and time them in Xcode's Core ML performance report on a "
+                "Mac with the device attached, or measure on a Mac with a macOS profile"
+            )
+        if system != "Darwin":
+            raise DeviceError(
+                f"device profile {profile.name!r} is a Mac: Core ML predictions need macOS, and "
+                f"this machine runs {system}. Copy the artifacts to the Mac and run `vitdeploy bench "
+                f"ARTIFACT... --device {profile.name}` there"
+            )
+        return MacDevice(name=profile.name)

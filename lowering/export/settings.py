@@ -1,0 +1,147 @@
+"""What to lower: the targets (backend x quantization mode) and the settings they share."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from lowering.errors import VitdeployError
+
+# Each backend's quantization modes, in the order they are listed to users.
+QUANT_MODES: dict[str, tuple[str, ...]] = {
+    "executorch": ("fp32", "int8", "dynamic-int8"),
+    "onnx": ("fp32", "fp16", "int8", "dynamic-int8"),
+    "coreml": ("fp32", "fp16", "w8", "w8a8"),
+}
+BACKENDS = tuple(QUANT_MODES)
+ALL_QUANT_MODES = tuple(dict.fromkeys(mode for modes in QUANT_MODES.values() for mode in modes))
+# Modes whose artifact depends on calibration images (static activation ranges).
+CALIBRATED_MODES = ("int8", "w8a8")
+DEFAULT_COREML_TARGET = "iOS17"
+MIN_VERIFY_INPUTS = 32
+
+
+class UnknownTargetError(VitdeployError):
+    """A backend or quantization mode that lowering does not know."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One artifact to build: a backend and one of its quantization modes."""
+
+    backend: str
+    quant: str
+
+    def __post_init__(self) -> None:
+        if self.backend not in QUANT_MODES:
+            raise UnknownTargetError(
+                f"unknown backend {self.backend!r}; valid backends: {', '.join(BACKENDS)}"
+            )
+        if self.quant not in QUANT_MODES[self.backend]:
+            raise UnknownTargetError(
+                f"backend {self.backend} has no quantization mode {self.quant!r}; "
+                f"its modes: {', '.join(QUANT_MODES[self.backend])}"
+            )
+
+    def __str__(self) -> str:
+        return f"{self.backend}/{self.quant}"
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationSet:
+    """Preprocessed images (float32 NCHW) that static quantization calibrates on.
+
+    `description` says where they came from (data set, split, size, seed); the identity
+    used in cache keys is that description plus a hash of the image bytes.
+    """
+
+    images: torch.Tensor
+    description: str
+
+    @property
+    def identity(self) -> str:
+        data = self.images.detach().to(torch.float32).contiguous().numpy().tobytes()
+        return f"{self.description}:{hashlib.sha256(data).hexdigest()}"
+
+
+@runtime_checkable
+class PreparedCalibrator(Protocol):
+    """Calibrates a PT2E-prepared (observed) graph module in place.
+
+    The quantization helper supplies its own ranges through this hook; `identity` says
+    what it does (method, data) and keys the artifact cache.
+    """
+
+    identity: str
+
+    def __call__(self, prepared: torch.fx.GraphModule) -> None: ...
+
+
+@dataclass(frozen=True, eq=False)
+class LoweringSpec:
+    """How to lower one model into several artifacts.
+
+    `targets`: the artifacts to build. `calibration`: images for static int8 (needed by
+    the modes in CALIBRATED_MODES). `calibrator`: replaces running those images through
+    the PT2E-prepared graph (ExecuTorch int8, Core ML w8a8); the ONNX int8 path still
+    calibrates on `calibration`. `verification_images`: inputs for the numerical check
+    (at least 32; seeded random normal images when None). `reparameterize`: fuse the
+    model first (always done for a branched model). `keep_failed`: keep an artifact that
+    fails verification (its manifest says so) instead of raising. `use_cache`: reuse
+    and fill the content-keyed artifact cache.
+    """
+
+    targets: tuple[Target, ...]
+    calibration: CalibrationSet | None = None
+    calibrator: PreparedCalibrator | None = None
+    verification_images: torch.Tensor | None = None
+    coreml_deployment_target: str = DEFAULT_COREML_TARGET
+    reparameterize: bool = False
+    keep_failed: bool = False
+    use_cache: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise UnknownTargetError("no targets to lower: give at least one backend and mode")
+        if self.calibrator is not None and not isinstance(getattr(self.calibrator, "identity", None), str):
+            raise TypeError("a calibrator needs a string `identity` (it keys the artifact cache)")
+        if self.verification_images is not None and len(self.verification_images) < MIN_VERIFY_INPUTS:
+            raise ValueError(
+                f"verification needs at least {MIN_VERIFY_INPUTS} images, "
+                f"got {len(self.verification_images)}"
+            )
+
+
+def parse_targets(backends: list[str], modes: list[str]) -> tuple[tuple[Target, ...], list[str]]:
+    """The targets for every backend x mode pair a backend supports, and notes on the
+    pairs skipped. Unknown names, or a mode that no chosen backend has, are errors."""
+    for backend in backends:
+        if backend not in QUANT_MODES:
+            raise UnknownTargetError(
+                f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}"
+            )
+    for mode in modes:
+        if mode not in ALL_QUANT_MODES:
+            raise UnknownTargetError(
+                f"unknown quantization mode {mode!r}; valid modes: "
+                + "; ".join(f"{b}: {', '.join(m)}" for b, m in QUANT_MODES.items())
+            )
+        if not any(mode in QUANT_MODES[b] for b in backends):
+            raise UnknownTargetError(
+                f"quantization mode {mode!r} applies to none of {', '.join(backends)}; "
+                + "; ".join(f"{b}: {', '.join(QUANT_MODES[b])}" for b in backends)
+            )
+    targets, skipped = [], []
+    for backend in backends:
+        for mode in modes:
+            if mode in QUANT_MODES[backend]:
+                targets.append(Target(backend, mode))
+            else:
+                skipped.append(
+                    f"{backend} has no {mode} mode (its modes: {', '.join(QUANT_MODES[backend])})"
+                )
+    return tuple(dict.fromkeys(targets)), skipped
