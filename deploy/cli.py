@@ -16,13 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"deploy.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"deploy.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"deploy.commands.{name}").register(subparsers)
     return parser
 
 

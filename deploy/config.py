@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lowering.data.sources import EMBEDDED as EMBEDDED_DATASET
 from lowering.errors import VitdeployError
-
-EMBEDDED_DATASET = "digits"
 
 
 class ConfigError(VitdeployError):
@@ -38,7 +37,11 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """What a sweep lowers, where it measures, and where results go."""
+    """What a sweep lowers, where it measures, and where results go.
+
+    `measurement` overrides every device profile's measurement settings;
+    `device_measurement[name]` overrides them again for one device.
+    """
 
     name: str
     results: Path
@@ -48,22 +51,29 @@ class SweepConfig:
     devices: tuple[str, ...] = ("host",)
     threads: tuple[int, ...] | None = None
     measurement: dict[str, Any] = field(default_factory=dict)
+    device_measurement: dict[str, dict[str, Any]] = field(default_factory=dict)
     dataset: str = EMBEDDED_DATASET
     calibration_images: int = 32
     eval_limit: int | None = None
     baseline: str | None = None
+    training: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
 
-_TOP = {"name", "results", "model", "lowering", "bench", "data"}
+_TOP = {"name", "results", "model", "lowering", "bench", "data", "training"}
 _MODEL = {"label", "name", "overrides", "checkpoint", "train"}
 _LOWERING = {"backends", "quant"}
-_BENCH = {"devices", "threads", "warmup", "runs", "min_seconds", "rounds", "cooldown_seconds", "baseline"}
+_MEASUREMENT = {"warmup", "runs", "min_seconds", "rounds", "cooldown_seconds"}
+_BENCH = {"devices", "threads", "baseline", "device"} | _MEASUREMENT
 _DATA = {"dataset", "calibration_images", "eval_limit"}
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep TOML file; relative paths are taken from its folder."""
+    """Read and validate a sweep TOML file.
+
+    `results` is taken from the current directory; checkpoints and data folders from
+    the file's own folder.
+    """
     path = Path(path)
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -81,6 +91,7 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
     lowering = _table(table, "lowering", _LOWERING, where)
     bench = _table(table, "bench", _BENCH, where)
     data = _table(table, "data", _DATA, where)
+    training = _table(table, "training", _training_keys(), where)
     models = tuple(_model(entry, base, f"{where} [[model]] #{i + 1}")
                    for i, entry in enumerate(_list(table, "model", where, dict)))
     if not models:
@@ -95,26 +106,71 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
             f"{where}: `train = true` trains on the embedded dataset; set [data] dataset = "
             f"\"{EMBEDDED_DATASET}\" or give those models a checkpoint"
         )
+    backends = tuple(_strings(lowering, "backends", where, ("executorch", "onnx")))
+    quant = tuple(_strings(lowering, "quant", where, ("fp32",)))
+    _check_targets(backends, quant, where)
+    devices = tuple(_strings(bench, "devices", where, ("host",)))
+    _check_devices(devices, where)
     baseline = bench.get("baseline")
     if baseline is not None and baseline not in labels:
         raise ConfigError(f"{where}: [bench] baseline {baseline!r} is not a model label ({', '.join(labels)})")
-    measurement = {k: v for k, v in bench.items() if k not in ("devices", "threads", "baseline")}
+    measurement = {k: v for k, v in bench.items() if k in _MEASUREMENT}
+    per_device = bench.get("device", {})
+    if not isinstance(per_device, dict) or not all(isinstance(v, dict) for v in per_device.values()):
+        raise ConfigError(f"{where}: [bench.device.NAME] tables hold measurement settings per device")
+    for device, settings in per_device.items():
+        _known(settings, _MEASUREMENT, f"{where} [bench.device.{device}]")
     threads = bench.get("threads")
     return SweepConfig(
         name=str(table.get("name", source.stem if source else "sweep")),
-        results=_path(table.get("results", "results/sweep"), base),
+        results=Path(str(table.get("results", "results/sweep"))).expanduser(),
         models=models,
-        backends=tuple(_strings(lowering, "backends", where, ("executorch", "onnx"))),
-        quant=tuple(_strings(lowering, "quant", where, ("fp32",))),
-        devices=tuple(_strings(bench, "devices", where, ("host",))),
+        backends=backends,
+        quant=quant,
+        devices=devices,
         threads=tuple(_ints(threads, "bench.threads", where)) if threads is not None else None,
         measurement=measurement,
+        device_measurement={device: dict(settings) for device, settings in per_device.items()},
         dataset=str(dataset) if dataset == EMBEDDED_DATASET else str(_path(dataset, base)),
         calibration_images=int(data.get("calibration_images", 32)),
         eval_limit=data.get("eval_limit"),
         baseline=baseline,
+        training=training,
         source=source,
     )
+
+
+def _check_targets(backends: tuple[str, ...], quant: tuple[str, ...], where: str) -> None:
+    from lowering.export import BACKENDS, QUANT_MODES
+
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown backend(s) {', '.join(unknown)}; valid: {', '.join(BACKENDS)}")
+    modes = {mode for backend in backends for mode in QUANT_MODES[backend]}
+    unknown = [q for q in quant if q not in modes]
+    if unknown:
+        raise ConfigError(
+            f"{where}: no backend of {', '.join(backends)} has quantization mode(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(modes))}"
+        )
+
+
+def _check_devices(devices: tuple[str, ...], where: str) -> None:
+    from bench_runner.profiles import find_profile
+
+    for device in devices:
+        try:
+            find_profile(device)
+        except VitdeployError as exc:
+            raise ConfigError(f"{where}: device {device!r}: {exc}") from None
+
+
+def _training_keys() -> set[str]:
+    from dataclasses import fields
+
+    from lowering.training import TrainingSettings
+
+    return {f.name for f in fields(TrainingSettings)}
 
 
 def _model(entry: dict, base: Path, where: str) -> ModelEntry:

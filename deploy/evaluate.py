@@ -1,6 +1,7 @@
 """Accuracy of lowered artifacts (run in their own runtimes) and of PyTorch models.
 
     evaluate_artifact(path, source="digits", limit=None) -> AccuracyResult   kind "deployed"
+    evaluation_dataset(spec, source="digits", limit=None) -> ImageDataset
     evaluate_model(model, dataset, simulated_quant=None) -> AccuracyResult   kind "eager"/"simulated"
     append_accuracy(results_dir, results) -> Path                            JSON Lines
 
@@ -129,6 +130,18 @@ def fixed_batch_predictor(predict: Predict, batch: int) -> Predict:
     return run
 
 
+def evaluation_dataset(
+    spec: ModelSpec, source: str | Path = EMBEDDED, limit: int | None = None, skip_bad: bool = False
+) -> ImageDataset:
+    """The images a model of `spec` is evaluated on: the embedded digits' val split or the
+    image folder `source`, in the model's preprocessing; `limit` keeps that many images
+    chosen with seed 0. Eager, simulated and deployed records of one model share it."""
+    dataset = open_dataset(source, spec.preprocessing, spec.img_size, skip_bad=skip_bad)
+    if limit is not None and limit < len(dataset):
+        dataset = dataset.take(limit)
+    return dataset
+
+
 def evaluate_artifact(
     path: Path,
     source: str | Path = EMBEDDED,
@@ -156,9 +169,7 @@ def evaluate_artifact(
             f"{path} takes inputs of shape {list(runner.input_shape)}, but its model spec says "
             f"{list(expected)} per image; its manifest is inconsistent: lower it again"
         )
-    dataset = open_dataset(source, spec.preprocessing, spec.img_size, skip_bad=skip_bad)
-    if limit is not None and limit < len(dataset):
-        dataset = dataset.take(limit)
+    dataset = evaluation_dataset(spec, source, limit, skip_bad)
     predict = fixed_batch_predictor(runner, runner.input_shape[0])
     accuracy = measure_accuracy(predict, dataset, max(EVAL_BATCH, runner.input_shape[0]))
     return _record(

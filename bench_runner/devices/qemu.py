@@ -93,6 +93,11 @@ class QemuArm64Device:
             )
         return cls(env, cpu=profile.qemu_cpu or DEFAULT_CPU, name=profile.name)
 
+    @property
+    def runtimes(self) -> frozenset[str]:
+        """The runtimes installed in the emulated environment (ExecuTorch is optional)."""
+        return frozenset({"onnxruntime"} | ({"executorch"} if self.env.executorch_site_dir else set()))
+
     def _local(self, remote: str) -> Path:
         return Path(self.workdir) / remote if not os.path.isabs(remote) else Path(remote)
 

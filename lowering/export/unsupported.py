@@ -26,18 +26,24 @@ class UnsupportedOpError(LoweringError):
     """A backend cannot take an operator of the model."""
 
 
+def _schema(target: object):
+    schema = getattr(target, "_schema", None)
+    if schema is None:  # an edge-dialect operator wraps the ATen one
+        schema = getattr(getattr(target, "_op", None), "_schema", None)
+    return schema
+
+
 def op_name(target: object) -> str:
     """"namespace.name" of an operator target (overload dropped): "aten.linear"."""
-    op = getattr(target, "_op", target)  # an edge-dialect op wraps the ATen op
-    schema = getattr(op, "_schema", None)
+    schema = _schema(target)
     if schema is not None:
         return schema.name.replace("::", ".")
-    return getattr(op, "__name__", str(op))
+    return getattr(target, "__name__", str(target))
 
 
 def is_operator(node: torch.fx.Node) -> bool:
     """True for a call of a tensor operator (not Python's getitem and the like)."""
-    return node.op == "call_function" and hasattr(getattr(node.target, "_op", node.target), "_schema")
+    return node.op == "call_function" and _schema(node.target) is not None
 
 
 def module_path(node: torch.fx.Node) -> str:

@@ -96,11 +96,13 @@ def _unwrap(state: object, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def infer_overrides(state: dict[str, torch.Tensor], head_dim: int) -> dict:
+def infer_overrides(state: dict[str, torch.Tensor], num_heads: int) -> dict:
     """The spec fields a ViT state dict's shapes determine.
 
-    The head count is not visible in shapes: it is the attention width over `head_dim`
-    (the registered model's head width), which holds for timm models and merged ones.
+    Head count and head width are not visible in shapes. The head width is taken as the
+    width over the registered model's `num_heads` (as timm builds it), and the head count
+    as the attention width over that head width: this holds for timm models of any width
+    and for merged ones, whose attention holds several branches' heads.
     """
     if "cls_token" not in state or "patch_embed.proj.weight" not in state:
         return {}
@@ -128,6 +130,7 @@ def infer_overrides(state: dict[str, torch.Tensor], head_dim: int) -> dict:
         qkv = state.get("blocks.0.attn.qkv.weight")
         fc1 = state.get("blocks.0.mlp.fc1.weight")
     if qkv is not None:
+        head_dim = max(1, embed_dim // num_heads)
         overrides["head_dim"] = head_dim
         overrides["num_heads"] = max(1, qkv.shape[0] // 3 // head_dim)
     if fc1 is not None:

@@ -105,8 +105,7 @@ def create(name: str, checkpoint: str | Path | None = None, **overrides) -> Visi
 
     state = load_state_dict(checkpoint)
     resolve_spec(name)
-    default = DEFAULT_SPECS[name]
-    inferred = infer_overrides(state, default.head_dim)
+    inferred = infer_overrides(state, overrides.get("num_heads", DEFAULT_SPECS[name].num_heads))
     model = VisionTransformer(resolve_spec(name, **{**inferred, **overrides}))
     load_strict(model, state, checkpoint)
     return model.eval()

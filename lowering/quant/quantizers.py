@@ -81,7 +81,8 @@ def uniform_params(low: torch.Tensor, high: torch.Tensor, bits: int) -> tuple[to
 
 def uniform_codes(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, bits: int) -> torch.Tensor:
     """`clamp(round(x / scale) + zero_point, 0, 2^bits - 1)`, as floats holding integers."""
-    return (torch.round(x / scale) + zero_point).clamp(0, 2**bits - 1)
+    codes = x / scale
+    return codes.round_().add_(zero_point).clamp_(0, 2**bits - 1)
 
 
 class UniformQuantizer(Quantizer):
@@ -108,7 +109,9 @@ class UniformQuantizer(Quantizer):
         if self.range_search == "minmax":
             low, high = ranges.minmax_range(rows)
         else:
-            low, high = ranges.lowest_error(rows, ranges.percentile_ranges(rows), self._fake_quantize_rows)
+            sample = ranges.search_sample(rows)
+            candidates = ranges.percentile_ranges(rows, sample)
+            low, high = ranges.lowest_error(sample, candidates, self._fake_quantize_rows)
         scale, zero_point = uniform_params(low, high, self.bits)
         self.set_params(scale, zero_point, self.channel_axis)
 
@@ -175,12 +178,13 @@ class LogSqrt2Quantizer(Quantizer):
 
     def fit(self, x: torch.Tensor) -> None:
         rows = ranges.as_rows(x, None)
+        sample = ranges.search_sample(rows)
         if self.range_search == "minmax":
             candidates = [ranges.minmax_range(rows)]
         else:
-            candidates = ranges.percentile_ranges(rows)
+            candidates = ranges.percentile_ranges(rows, sample)
         scales = [(high.clamp(min=_TINY_STEP),) for _, high in candidates]
-        (scale,) = ranges.lowest_error(rows, scales, self._fake_quantize_rows)
+        (scale,) = ranges.lowest_error(sample, scales, self._fake_quantize_rows)
         self.scale = scale.reshape(()).detach().clone()
 
     def _fake_quantize_rows(self, rows: torch.Tensor, candidate: ranges.Candidate) -> torch.Tensor:
@@ -225,13 +229,14 @@ class ShiftUniformLog2Quantizer(Quantizer):
 
     def fit(self, x: torch.Tensor) -> None:
         rows = ranges.as_rows(x, None)
+        low_all, high_all = ranges.minmax_range(rows)
         candidates = []
         for eta in SULQ_ETAS:
             eta = torch.full((1,), eta, dtype=x.dtype, device=x.device)
-            low, high = ranges.minmax_range(torch.log2(rows + eta))
+            low, high = torch.log2(low_all + eta), torch.log2(high_all + eta)
             step = ((high - low) / (self.levels - 1)).clamp(min=_TINY_STEP)
             candidates.append((eta, low, step))
-        eta, low, step = ranges.lowest_error(rows, candidates, self._fake_quantize_rows)
+        eta, low, step = ranges.lowest_error(ranges.search_sample(rows), candidates, self._fake_quantize_rows)
         self.eta, self.low, self.step = (t.reshape(()).detach().clone() for t in (eta, low, step))
 
     def _fake_quantize_rows(self, rows: torch.Tensor, candidate: ranges.Candidate) -> torch.Tensor:

@@ -1,11 +1,16 @@
 """Range estimation for quantizers: min-max, percentiles, and the lowest-error choice.
 
 Data is handled as rows: one row per quantization group (one per channel for a
-per-channel quantizer, a single row for a per-tensor one). Percentiles of large tensors
-are estimated on a fixed random sample of at most `MAX_SEARCH_VALUES` values (the
-extremes always come from all the data), so a search over a calibration batch of
-ViT activations takes milliseconds; the sample is drawn with a fixed seed, so the
-result is deterministic.
+per-channel quantizer, a single row for a per-tensor one). A search looks at a sample
+of at most `MAX_SEARCH_VALUES` values (`search_sample`: all columns of small tensors, a
+fixed random subset of columns of large ones, drawn with a fixed seed so the result is
+deterministic): percentiles are estimated and candidate errors measured on it, while
+the extremes always come from all the data. A search over a calibration batch of ViT
+activations so costs milliseconds, not seconds.
+
+    rows = as_rows(x, channel_axis)
+    sample = search_sample(rows)
+    low, high = lowest_error(sample, percentile_ranges(rows, sample), fake_quantize)
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 PERCENTILES = (100.0, 99.99, 99.9, 99.5, 99.0)
-MAX_SEARCH_VALUES = 1 << 20
+MAX_SEARCH_VALUES = 1 << 18
 SAMPLE_SEED = 0
 
 Candidate = tuple[torch.Tensor, ...]
@@ -46,11 +51,13 @@ def minmax_range(rows: torch.Tensor) -> Candidate:
     return rows.amin(dim=1), rows.amax(dim=1)
 
 
-def percentile_ranges(rows: torch.Tensor, percentiles: Sequence[float] = PERCENTILES) -> list[Candidate]:
-    """One (low, high) per percentile p, per row: high is the p-th percentile, low the
-    (100 - p)-th (nearest rank). p = 100 is the exact min-max of all the data."""
+def percentile_ranges(
+    rows: torch.Tensor, sample: torch.Tensor, percentiles: Sequence[float] = PERCENTILES
+) -> list[Candidate]:
+    """One (low, high) per percentile p, per row: high is the p-th percentile of the
+    row's `sample`, low the (100 - p)-th (nearest rank). p = 100 is the exact min-max of
+    all of `rows`."""
     low_all, high_all = minmax_range(rows)
-    sample = search_sample(rows)
     count = sample.shape[1]
     ranks = [math.floor(count * (100.0 - p) / 100.0) for p in percentiles]
     depth = min(count, max(ranks) + 1)
@@ -67,17 +74,17 @@ def percentile_ranges(rows: torch.Tensor, percentiles: Sequence[float] = PERCENT
 
 
 def lowest_error(
-    rows: torch.Tensor,
+    sample: torch.Tensor,
     candidates: Sequence[Candidate],
     fake_quantize: Callable[[torch.Tensor, Candidate], torch.Tensor],
 ) -> Candidate:
-    """Per row, the candidate whose fake quantization of the row has the lowest L2 error.
+    """Per row, the candidate whose fake quantization of the row's `sample` has the
+    lowest L2 error.
 
     `fake_quantize(rows, candidate)` quantizes and dequantizes `rows` with the
     candidate's parameters (each a tensor with one entry per row). Ties go to the
     earlier candidate.
     """
-    sample = search_sample(rows)
     errors = torch.stack(
         [(fake_quantize(sample, candidate) - sample).square().sum(dim=1) for candidate in candidates]
     )

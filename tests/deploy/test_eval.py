@@ -128,3 +128,23 @@ def test_coreml_on_linux_and_missing_manifest_are_clear_errors(tmp_path, capsys,
     out = capsys.readouterr()
     assert "macOS" in out.out + out.err and "manifest" in out.out + out.err
     assert not (tmp_path / "r").exists()
+
+
+def test_lower_then_eval_an_executorch_program_matches_eager_top1(tmp_path, monkeypatch):
+    """The whole chain through both CLIs: `vitdeploy lower` a checkpoint, `vitdeploy eval` it."""
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("VITDEPLOY_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(1)
+    model = create("vit_tiny", depth=1, img_size=16, patch_size=8, num_classes=10)
+    save_file(model.state_dict(), str(tmp_path / "weights.safetensors"))
+    out = tmp_path / "artifacts"
+    assert main(["lower", "vit_tiny", "--checkpoint", str(tmp_path / "weights.safetensors"),
+                 "--backend", "executorch", "--out", str(out)]) == 0
+    (program,) = out.glob("*.pte")
+    assert main(["eval", str(program), "--results", str(tmp_path / "results"), "--limit", "40"]) == 0
+    (line,) = (tmp_path / "results" / "accuracy.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    val = load_digits("val", 16, model.spec.preprocessing).take(40)
+    assert (record["backend"], record["kind"], record["num_images"]) == ("executorch", "deployed", 40)
+    assert record["top1"] == _eager_top1(model, val)

@@ -106,3 +106,14 @@ def test_fixture_copy_is_readable_after_copying(tmp_path):
     source = Path(__file__).parents[2] / "fixtures" / "timm" / "vit_tiny_d1_32px.safetensors"
     shutil.copy(source, tmp_path / "user.safetensors")
     assert create("vit_tiny", checkpoint=tmp_path / "user.safetensors").spec.num_classes == 10
+
+
+def test_checkpoint_of_another_width_infers_head_width(tmp_path):
+    model = create("vit_tiny", embed_dim=48, depth=2, img_size=32, num_classes=4)
+    path = tmp_path / "narrow.pth"
+    torch.save(model.state_dict(), path)
+    loaded = create("vit_tiny", checkpoint=path)
+    assert (loaded.spec.embed_dim, loaded.spec.num_heads, loaded.spec.head_dim) == (48, 3, 16)
+    images = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images), model(images))

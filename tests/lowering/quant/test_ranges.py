@@ -20,7 +20,8 @@ def _with_range(bits, low, high):
 
 def test_percentile_ranges_match_sorted_ranks():
     x = torch.arange(10000, dtype=torch.float32)
-    candidates = ranges.percentile_ranges(ranges.as_rows(x, None), (100.0, 99.0, 90.0))
+    rows = ranges.as_rows(x, None)
+    candidates = ranges.percentile_ranges(rows, ranges.search_sample(rows), (100.0, 99.0, 90.0))
     assert [(float(lo), float(hi)) for lo, hi in candidates] == [
         (0.0, 9999.0),
         (100.0, 9899.0),
@@ -39,7 +40,7 @@ def test_search_prefers_clipping_an_outlier_and_beats_every_candidate():
     assert searched.scale < minmax.scale
     best = _error(x, searched)
     rows = ranges.as_rows(x, None)
-    for low, high in ranges.percentile_ranges(rows):
+    for low, high in ranges.percentile_ranges(rows, ranges.search_sample(rows)):
         assert best <= _error(x, _with_range(4, float(low), float(high))) + 1e-3
     assert best < _error(x, minmax)
 

@@ -1,0 +1,183 @@
+"""`vitdeploy lower`: a model to verified ExecuTorch, ONNX and Core ML artifacts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+DEFAULT_OUT = Path("artifacts")
+DEFAULT_BACKENDS = "executorch,onnx"
+DEFAULT_QUANT = "fp32"
+DEFAULT_CALIBRATION = "digits"
+VERIFY_IMAGES = 32
+RANDOM_INIT_SEED = 0
+NOISY_LOGGERS = ("coremltools", "torchao")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lower",
+        help="lower a model to ExecuTorch (XNNPACK), ONNX and Core ML artifacts, each verified",
+        description=(
+            "Build one artifact per backend x quantization mode, verify it in its own runtime "
+            "against the eager model, and write it with a sidecar manifest (ARTIFACT.manifest.json). "
+            "A branched model is reparameterized first. Artifacts are cached by content in the "
+            "user cache; lowering the same thing again returns at once."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL", help="a registered model name (see `vitdeploy models`)")
+    parser.add_argument("--checkpoint", type=Path, metavar="PATH",
+                        help=f"weights (.pth/.pt/.bin or .safetensors); default: random weights (seed {RANDOM_INIT_SEED})")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model spec field, e.g. depth=6 or branches=2 (repeatable)")
+    parser.add_argument("--reparameterize", action="store_true",
+                        help="fuse reparameterizable modules first (always done for a branched model)")
+    parser.add_argument("--backend", metavar="LIST",
+                        help=f"comma-separated: executorch, onnx, coreml (default: the device profile's, else {DEFAULT_BACKENDS})")
+    parser.add_argument("--quant", metavar="LIST",
+                        help="comma-separated modes: executorch fp32,int8,dynamic-int8; onnx fp32,fp16,int8,dynamic-int8; "
+                             f"coreml fp32,fp16,w8,w8a8 (default: the device profile's, else {DEFAULT_QUANT})")
+    parser.add_argument("--device", metavar="PROFILE", help="take defaults from device_profiles/PROFILE.toml")
+    parser.add_argument("--img-size", type=int, metavar="N", help="input resolution (default: the profile's, else the model's)")
+    parser.add_argument("--calibration", default=DEFAULT_CALIBRATION, metavar="digits|DIR",
+                        help="calibration images for int8/w8a8: the embedded digits (default) or an image folder; "
+                             "digits' val split (or 32 other images of DIR) also serve as verification inputs")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--no-cache", action="store_true", help="lower again even if the cache holds the artifact")
+    parser.add_argument("--keep-failed", action="store_true",
+                        help="keep an artifact that fails verification (its manifest says so) instead of failing")
+    parser.set_defaults(func=run)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """KEY=VALUE strings as spec overrides, values read as int, float or bool where they look so."""
+    from lowering.models import InvalidSpecError
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise InvalidSpecError(f"--override expects KEY=VALUE, got {pair!r}")
+        overrides[key.strip()] = _value(text.strip())
+    return overrides
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _data(args, spec, calibrate: bool):
+    """The calibration set (when a mode needs one) and 32 verification images from
+    --calibration (None when the source has fewer: verification then uses random images)."""
+    import torch
+
+    from lowering.data import calibration_set, open_dataset
+    from lowering.data.dataset import DatasetError
+    from lowering.export import CalibrationSet
+
+    calibration = CalibrationSet(*calibration_set(spec, args.calibration)) if calibrate else None
+    dataset = open_dataset(args.calibration, spec.preprocessing, spec.img_size, split="val")
+    try:
+        chosen = dataset.take(VERIFY_IMAGES, seed=1)
+    except DatasetError:
+        return calibration, None
+    verification = torch.cat([torch.from_numpy(batch) for batch, _ in chosen.batches(VERIFY_IMAGES)])
+    return calibration, verification
+
+
+def _describe(artifact) -> list[str]:
+    from lowering.manifest import manifest_path
+
+    manifest = artifact.manifest
+    lines = [f"{artifact.target}: {artifact.path}" + ("  (from cache)" if artifact.from_cache else "")]
+    lines.append(f"  size {manifest['size_bytes'] / 1e6:.2f} MB, lowered in {manifest['lowering_seconds']:.1f} s"
+                 f", manifest {manifest_path(artifact.path).name}")
+    verification = manifest["verification"]
+    if verification.get("status") == "pending-macos":
+        check = verification["spec_check"]
+        state = "spec ok" if check["passed"] else "spec problems: " + "; ".join(check["problems"])
+        lines.append(f"  verification: pending (Core ML prediction needs macOS); {state}")
+    else:
+        lines.append(
+            f"  verification: {'passed' if verification['passed'] else 'FAILED'}: max abs error "
+            f"{verification['max_abs_error']:.2e}, cosine {verification['cosine_similarity']:.6f}, top-1 agreement "
+            f"{100 * verification['top1_agreement']:.1f}% over {verification['num_inputs']} inputs"
+            + ("" if verification["passed"] else " (" + "; ".join(verification["failures"]) + ")")
+        )
+    delegation = manifest["delegation"]
+    if "num_delegates" in delegation:
+        fallback = delegation["fallback_ops"]
+        fell_back = ", ".join(f"{op} x{n}" for op, n in fallback.items()) if fallback else "none"
+        lines.append(f"  delegation: {delegation['num_delegates']} XNNPACK delegate(s) holding "
+                     f"{delegation['ops_in_delegates']} ops; fell back to portable kernels: {fell_back}")
+    elif "nodes_by_op_type" in delegation:
+        top = sorted(delegation["nodes_by_op_type"].items(), key=lambda item: -item[1])[:6]
+        lines.append(f"  graph: {delegation['num_nodes']} nodes (" + ", ".join(f"{op} {n}" for op, n in top) + ", ...)")
+    elif "ops_by_type" in delegation:
+        lines.append(f"  program: {delegation['num_ops']} operations")
+    return lines
+
+
+def _quiet_libraries() -> None:
+    """coremltools and torchao log import-time warnings about optional parts this
+    command does not use; keep the output to what lowering says."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench_runner.profiles import find_profile
+    from lowering.export import LoweringSpec, lower_model, parse_targets
+    from lowering.export.settings import CALIBRATED_MODES, DEFAULT_COREML_TARGET
+    from lowering.models import create
+
+    _quiet_libraries()
+    profile = find_profile(args.device).lowering if args.device else None
+    backends = _split(args.backend) if args.backend else list(profile.backends) if profile else _split(DEFAULT_BACKENDS)
+    modes = _split(args.quant) if args.quant else list(profile.quantization) if profile else [DEFAULT_QUANT]
+    targets, skipped = parse_targets(backends, modes)
+    for note in skipped:
+        print(f"skipped: {note}")
+
+    overrides = parse_overrides(args.override)
+    img_size = args.img_size or (profile.input_size if profile else None)
+    if img_size is not None:
+        overrides["img_size"] = img_size
+    if args.checkpoint is None:
+        torch.manual_seed(RANDOM_INIT_SEED)  # random weights, but the same ones every run
+    model = create(args.model, checkpoint=args.checkpoint, **overrides)
+    spec = model.spec
+    if spec.branches > 1:
+        print(f"{spec.name} has {spec.branches} branches per block: reparameterizing it before lowering")
+
+    calibrate = any(t.quant in CALIBRATED_MODES for t in targets)
+    calibration, verification = _data(args, spec, calibrate)
+    if calibrate:
+        print(f"calibration: {calibration.description}")
+    lowering_spec = LoweringSpec(
+        targets=targets,
+        calibration=calibration,
+        verification_images=verification,
+        coreml_deployment_target=(profile.coreml_deployment_target if profile else None) or DEFAULT_COREML_TARGET,
+        reparameterize=args.reparameterize,
+        keep_failed=args.keep_failed,
+        use_cache=not args.no_cache,
+    )
+    source = str(args.checkpoint) if args.checkpoint else f"random:seed={RANDOM_INIT_SEED}"
+    artifacts = lower_model(model, lowering_spec, source=source, out_dir=args.out,
+                            log=lambda message: print(message, flush=True))
+    for artifact in artifacts:
+        print("\n".join(_describe(artifact)))
+    return 0

@@ -1,0 +1,41 @@
+"""What a backend is given to build one artifact, and what it hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lowering.export.settings import LoweringSpec, PreparedCalibrator, Target
+
+
+@dataclass(frozen=True, eq=False)
+class BuildJob:
+    """One artifact to build.
+
+    `exported`: torch.export of the backend's export form, shared by every target of
+    that form. `stem`: the artifact's path without suffix, inside a private temporary
+    directory. `calibrator`: the PT2E calibration (None when the mode needs none).
+    `calibration_description`: what calibrated it, for the manifest.
+    """
+
+    target: Target
+    exported: torch.export.ExportedProgram
+    example: torch.Tensor
+    spec: LoweringSpec
+    stem: Path
+    num_classes: int
+    calibrator: PreparedCalibrator | None = None
+    calibration_description: str | None = None
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built artifact: its path, delegation (or op) summary, quantization record and
+    backend details for the manifest's `export` entry."""
+
+    path: Path
+    delegation: dict
+    quantization: dict | None = None
+    details: dict = field(default_factory=dict)

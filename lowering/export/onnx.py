@@ -1,0 +1,160 @@
+"""ONNX for ONNX Runtime: fp32, fp16, static int8 (QDQ) and dynamic int8.
+
+The dynamo-based `torch.onnx.export` turns the shared torch.export program into ONNX
+(the opset is recorded). fp32 keeps ONNX Runtime's offline graph optimization
+(extended level: fusions into portable contrib operators, no host-specific layouts)
+when it removes nodes. fp16 converts weights and activations with ONNX Runtime's
+float16 tool, keeping float32 inputs and outputs. Quantized models are first
+pre-processed (shape inference and optimization, without which quantization fails on
+a dynamo-exported ViT), then quantized by ONNX Runtime: static int8 in QDQ form,
+calibrated with a CalibrationDataReader over the calibration images, or dynamic int8.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from lowering.export.job import BuildJob, Built
+from lowering.export.unsupported import explain_failure
+
+FORM = "eager"
+SUFFIX = ".onnx"
+INPUT_NAME = "images"
+OUTPUT_NAME = "logits"
+# Static int8 covers the matrix products; normalization and softmax inputs stay float.
+STATIC_INT8_OPS = ("MatMul", "Gemm", "Conv")
+
+
+def node_counts(path: Path) -> dict:
+    """The model's nodes by operator type."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    counts = Counter(node.op_type for node in graph.node)
+    return {"num_nodes": sum(counts.values()), "nodes_by_op_type": dict(sorted(counts.items()))}
+
+
+def _export(job: BuildJob, path: Path) -> int:
+    """Write the fp32 ONNX model; returns its default-domain opset."""
+    import torch
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            program = torch.onnx.export(
+                job.exported,
+                (job.example,),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                verbose=False,
+            )
+    except Exception as exc:  # the exporter raises several error types
+        raise explain_failure("onnx", exc, job.exported.graph) from exc
+    program.save(str(path), external_data=False)
+    return next(o.version for o in program.model_proto.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def _optimize_offline(source: Path, target: Path) -> None:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+
+
+class _ImageReader:
+    """ONNX Runtime's calibration data reader (the `get_next` contract of its
+    CalibrationDataReader) over a stack of images, one at a time."""
+
+    def __init__(self, images: np.ndarray):
+        self._batches = iter(images[i : i + 1] for i in range(len(images)))
+
+    def get_next(self) -> dict | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {INPUT_NAME: batch}
+
+
+def _quantize(job: BuildJob, source: Path, target: Path) -> dict:
+    from onnxruntime.quantization import (
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = source.with_name(source.stem + ".pre.onnx")
+    quant_pre_process(str(source), str(prepared))
+    if job.target.quant == "dynamic-int8":
+        quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8, per_channel=True)
+        return {
+            "bits": 8,
+            "method": "dynamic",
+            "quantizer": "onnxruntime.quantization.quantize_dynamic",
+            "weights": "int8 symmetric per output channel",
+            "activations": "uint8 per tensor, ranges computed per inference",
+            "calibration": None,
+            "integer": "MatMul/Gemm with constant weights",
+            "float": "everything else",
+        }
+    images = job.spec.calibration.images.detach().cpu().numpy().astype(np.float32)
+    quantize_static(
+        str(prepared),
+        str(target),
+        _ImageReader(images),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=list(STATIC_INT8_OPS),
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    return {
+        "bits": 8,
+        "method": "static",
+        "quantizer": "onnxruntime.quantization.quantize_static (QDQ, MinMax)",
+        "weights": "int8 symmetric per output channel",
+        "activations": "uint8 per tensor, static ranges from calibration",
+        "calibration": job.calibration_description,
+        "integer": "linears, attention matmuls and the patch convolution (MatMul, Gemm, Conv)",
+        "float": "layer norms, softmax, GELU, additions",
+    }
+
+
+def _to_float16(source: Path, target: Path) -> dict:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    onnx.save(model, str(target))
+    return {"bits": 16, "method": "cast", "quantizer": "onnxruntime.transformers.float16",
+            "weights": "float16", "activations": "float16 (inputs and outputs float32)",
+            "calibration": None, "integer": "none", "float": "all, in float16"}
+
+
+def build(job: BuildJob) -> Built:
+    quant = job.target.quant
+    exported = job.stem.with_name(job.stem.name + ".fp32.onnx")
+    opset = _export(job, exported)
+    path = job.stem.with_suffix(SUFFIX)
+    details = {"form": FORM, "opset": opset, "exporter": "torch.onnx.export(dynamo=True)"}
+    quantization = None
+    if quant == "fp32":
+        optimized = job.stem.with_name(job.stem.name + ".opt.onnx")
+        _optimize_offline(exported, optimized)
+        before, after = node_counts(exported)["num_nodes"], node_counts(optimized)["num_nodes"]
+        kept = after < before
+        (optimized if kept else exported).rename(path)
+        details["ort_offline_optimization"] = {
+            "level": "extended", "kept": kept, "nodes_before": before, "nodes_after": after,
+        }
+    elif quant == "fp16":
+        quantization = _to_float16(exported, path)
+    else:
+        quantization = _quantize(job, exported, path)
+    return Built(path, node_counts(path), quantization, details)

@@ -1,0 +1,294 @@
+"""Lower one model into verified artifacts: the whole path behind `vitdeploy lower`.
+
+    lower_model(model, spec, source="random", out_dir=None) -> list[Artifact]
+
+For each target (backend x quantization mode): look the content key up in the artifact
+cache; otherwise reparameterize (a branched model always), rewrite the model into the
+backend's export form and torch.export it (once per form, shared by that form's
+targets), let the backend build the artifact in a staging directory, verify it in its
+own runtime against the eager model (the model as given, before any merge), write the
+manifest and move both into the cache. With `out_dir`, artifacts are then copied there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from lowering.cache import ArtifactCache, cache_key, ensure_writable, publish, weights_sha256
+from lowering.export import coreml, executorch, onnx
+from lowering.export.forms import FORM_VERSION, export_form
+from lowering.export.job import BuildJob, Built
+from lowering.export.pt2e import ImageCalibrator
+from lowering.export.settings import CALIBRATED_MODES, LoweringSpec, Target
+from lowering.export.unsupported import LoweringError
+from lowering.manifest import (
+    RUNTIME_OF_BACKEND,
+    artifact_sha256,
+    artifact_size,
+    now_utc,
+    read_manifest,
+    toolchain_versions,
+    write_manifest,
+)
+from lowering.models import count_macs, count_params
+from lowering.reparam import reparameterize
+from lowering.verify import MIN_INPUTS, THRESHOLDS, VerificationError, compare, eager_logits, random_inputs
+
+BACKEND_MODULES = {"executorch": executorch, "onnx": onnx, "coreml": coreml}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A lowered, verified artifact with its manifest; `from_cache` if it was not rebuilt."""
+
+    path: Path
+    manifest: dict
+    from_cache: bool
+
+    @property
+    def target(self) -> Target:
+        return Target(self.manifest["backend"], self.manifest["quant"])
+
+
+def _runnable_here(backend: str) -> bool:
+    import sys
+
+    return backend != "coreml" or sys.platform == "darwin"
+
+
+class _Lowering:
+    """The state one `lower_model` call shares between its targets."""
+
+    def __init__(self, model: nn.Module, spec: LoweringSpec, source: str, log: Callable[[str], None]):
+        self.original = model.eval()
+        self.spec = spec
+        self.source = source
+        self.log = log
+        self.original_spec = model.spec
+        self.reparameterized = spec.reparameterize or self.original_spec.branches > 1
+        self.input_shape = (1, self.original_spec.in_chans, self.original_spec.img_size, self.original_spec.img_size)
+        self.weights = weights_sha256(model)
+        self.toolchain = toolchain_versions()
+        self._lowered: nn.Module | None = None
+        self._exported: dict[str, tuple[torch.export.ExportedProgram, float]] = {}
+        self._reference: tuple[np.ndarray, np.ndarray, str] | None = None
+        generator = torch.Generator().manual_seed(spec.seed)
+        self.example = torch.randn(self.input_shape, generator=generator)
+
+    # -- what the key covers -------------------------------------------------------
+    def calibration_identity(self, target: Target) -> str | None:
+        if target.quant not in CALIBRATED_MODES:
+            return None
+        if self.spec.calibrator is not None and target.backend != "onnx":
+            return f"calibrator:{self.spec.calibrator.identity}"
+        return f"images:{self.spec.calibration.identity}"
+
+    def key(self, target: Target) -> str:
+        backend = BACKEND_MODULES[target.backend]
+        return cache_key({
+            "weights_sha256": self.weights,
+            "model_spec": self.original_spec.to_dict(),
+            "reparameterized": self.reparameterized,
+            "backend": target.backend,
+            "quant": target.quant,
+            "input_shape": list(self.input_shape),
+            "calibration": self.calibration_identity(target),
+            "coreml_deployment_target": self.spec.coreml_deployment_target if target.backend == "coreml" else None,
+            "form": backend.FORM,
+            "form_version": FORM_VERSION,
+            "toolchain": self.toolchain,
+        })
+
+    # -- shared work -----------------------------------------------------------------
+    @property
+    def lowered(self) -> nn.Module:
+        if self._lowered is None:
+            if self.reparameterized:
+                self._lowered = reparameterize(self.original)
+                self.log(
+                    f"reparameterized {self.original_spec.name}: {self.original_spec.depth} blocks x "
+                    f"{self.original_spec.branches} branches -> {self._lowered.spec.depth} blocks, "
+                    f"{self._lowered.spec.num_heads} heads, FFN width {self._lowered.spec.mlp_hidden_dim}"
+                )
+            else:
+                self._lowered = self.original
+        return self._lowered
+
+    def exported(self, form: str) -> tuple[torch.export.ExportedProgram, float]:
+        """torch.export of the export form, once per form, and the seconds it took."""
+        if form not in self._exported:
+            start = time.perf_counter()
+            model = export_form(self.lowered, form)
+            try:
+                program = torch.export.export(model, (self.example,))
+            except Exception as exc:  # torch.export raises many error types for untraceable code
+                raise LoweringError(f"torch.export failed on the {form} export form: {exc}") from exc
+            self._exported[form] = (program, time.perf_counter() - start)
+        return self._exported[form]
+
+    def reference(self) -> tuple[np.ndarray, np.ndarray, str]:
+        """Verification images, the eager model's logits on them, and their description."""
+        if self._reference is None:
+            if self.spec.verification_images is not None:
+                images = self.spec.verification_images.detach().cpu().numpy().astype(np.float32)
+                described = f"{len(images)} given images"
+            else:
+                images = random_inputs(self.input_shape, MIN_INPUTS, self.spec.seed)
+                described = f"{len(images)} random normal images (seed {self.spec.seed})"
+            self._reference = (images, eager_logits(self.original, images), described)
+        return self._reference
+
+    # -- one target ------------------------------------------------------------------
+    def calibrator(self, target: Target):
+        if target.quant not in CALIBRATED_MODES:
+            return None, None
+        if self.spec.calibrator is not None:
+            return self.spec.calibrator, self.spec.calibrator.identity
+        return ImageCalibrator(self.spec.calibration), self.spec.calibration.description
+
+    def build(self, target: Target, key: str, staging: Path) -> Path:
+        backend = BACKEND_MODULES[target.backend]
+        program, export_seconds = self.exported(backend.FORM)
+        calibrator, described = self.calibrator(target)
+        stem = staging / f"{self.original_spec.name}-{target.backend}-{target.quant}-{key[:10]}"
+        job = BuildJob(target, program, self.example, self.spec, stem, self.original_spec.num_classes,
+                       calibrator, described)
+        start = time.perf_counter()
+        built = backend.build(job)
+        seconds = export_seconds + time.perf_counter() - start
+        verification = self.verify(target, built)
+        write_manifest(built.path, self.manifest(target, key, built, seconds, verification))
+        return built.path
+
+    def verify(self, target: Target, built: Built) -> dict:
+        start = time.perf_counter()
+        if _runnable_here(target.backend):
+            from lowering.runtime import load_artifact
+
+            images, reference, described = self.reference()
+            runner = load_artifact(built.path, runtime=RUNTIME_OF_BACKEND[target.backend])
+            result = compare(reference, runner(images), THRESHOLDS[target.quant], described).to_dict()
+        else:
+            result = coreml.check_spec(built.path, target.quant, self.input_shape,
+                                       self.original_spec.num_classes, self.spec.coreml_deployment_target)
+        result["seconds"] = round(time.perf_counter() - start, 3)
+        return result
+
+    def manifest(self, target: Target, key: str, built: Built, seconds: float, verification: dict) -> dict:
+        lowered = self.lowered
+        model = {
+            "name": self.original_spec.name,
+            "spec": lowered.spec.to_dict(),
+            "params": count_params(lowered),
+            "macs": count_macs(lowered, self.input_shape),
+            "weights_sha256": self.weights,
+            "source": self.source,
+        }
+        if self.reparameterized:
+            model["spec_before_reparameterization"] = self.original_spec.to_dict()
+        return {
+            "backend": target.backend,
+            "runtime": RUNTIME_OF_BACKEND[target.backend],
+            "quant": target.quant,
+            "quantization": built.quantization,
+            "model": model,
+            "reparameterized": self.reparameterized,
+            "branches_before": self.original_spec.branches,
+            "input_shape": list(self.input_shape),
+            "input_dtype": "float32",
+            "output_shape": [1, self.original_spec.num_classes],
+            "file": built.path.name,
+            "sha256": artifact_sha256(built.path),
+            "size_bytes": artifact_size(built.path),
+            "lowering_seconds": round(seconds, 3),
+            "toolchain": self.toolchain,
+            "verification": verification,
+            "delegation": built.delegation,
+            "export": built.details,
+            "created_at": now_utc(),
+            "cache_key": key,
+        }
+
+
+def _passed(manifest: dict) -> bool:
+    verification = manifest["verification"]
+    if verification.get("status") == "pending-macos":
+        return verification["spec_check"]["passed"]
+    return bool(verification.get("passed"))
+
+
+def _failure_text(manifest: dict) -> str:
+    verification = manifest["verification"]
+    problems = verification.get("failures") or verification.get("spec_check", {}).get("problems") or []
+    return "; ".join(problems) or "verification failed"
+
+
+def _check_inputs(spec: LoweringSpec) -> None:
+    calibrated = [t for t in spec.targets if t.quant in CALIBRATED_MODES]
+    needs_images = [t for t in calibrated if spec.calibrator is None or t.backend == "onnx"]
+    if needs_images and spec.calibration is None:
+        raise LoweringError(
+            f"{', '.join(map(str, needs_images))} need calibration images: give a calibration "
+            "set (CLI: --calibration digits or --calibration DIR)"
+        )
+
+
+def lower_model(
+    model: nn.Module,
+    spec: LoweringSpec,
+    source: str = "random",
+    out_dir: str | Path | None = None,
+    cache: ArtifactCache | None = None,
+    log: Callable[[str], None] = lambda message: None,
+    label: str | None = None,
+) -> list[Artifact]:
+    """Lower `model` (a lowering.models VisionTransformer) into one verified artifact per
+    target of `spec`, in target order.
+
+    `source` is recorded in the manifests (checkpoint path, "random", "trained:<key>").
+    `out_dir`: where the artifacts and manifests are copied (None: leave them in the
+    cache and return the cached paths); `label` names the model in the manifests copied
+    there (`model.label`, which reports show). `log` receives progress notes (reparameterization,
+    each target as it is built or found in the cache).
+
+    Raises VerificationError when an artifact fails its check (unless `spec.keep_failed`),
+    UnsupportedOpError / LoweringError when a backend refuses the model, OutputError when
+    artifacts cannot be written.
+    """
+    _check_inputs(spec)
+    cache = cache or ArtifactCache()
+    if out_dir is not None:
+        ensure_writable(Path(out_dir))
+    lowering = _Lowering(model, spec, source, log)
+    artifacts = []
+    for target in spec.targets:
+        key = lowering.key(target)
+        cached = cache.lookup(key) if spec.use_cache else None
+        from_cache = cached is not None
+        if from_cache:
+            log(f"{target}: from cache")
+        else:
+            log(f"{target}: lowering")
+            with cache.staging() as staging:
+                built = lowering.build(target, key, staging)
+                cached = cache.store(built, key)
+        manifest = read_manifest(cached)
+        if not _passed(manifest) and not spec.keep_failed:
+            raise VerificationError(
+                f"{target} artifact failed verification against the eager model: {_failure_text(manifest)}. "
+                f"Keep it anyway with keep_failed (CLI: --keep-failed); it stays in the cache at {cached}"
+            )
+        if out_dir is not None:
+            path = publish(cached, Path(out_dir), label)
+            manifest = read_manifest(path)
+        else:
+            path = cached
+        artifacts.append(Artifact(path, manifest, from_cache))
+    return artifacts

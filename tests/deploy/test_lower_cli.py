@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from deploy.cli import main
+from lowering.manifest import read_manifest
+
+TINY = ["vit_tiny", "--override", "depth=2", "--override", "num_classes=10", "--img-size", "32"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VITDEPLOY_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _artifacts(folder, suffix):
+    return sorted(folder.glob(f"*{suffix}"))
+
+
+def test_lower_writes_verified_artifacts_and_then_serves_them_from_the_cache(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["lower", *TINY, "--backend", "onnx", "--quant", "fp32,dynamic-int8", "--out", str(out)]) == 0
+    first = capsys.readouterr().out
+    paths = _artifacts(out, ".onnx")
+    assert len(paths) == 2
+    manifests = [read_manifest(p) for p in paths]
+    assert sorted(m["quant"] for m in manifests) == ["dynamic-int8", "fp32"]
+    assert all(m["verification"]["inputs"] == "32 given images" for m in manifests)
+    assert str(paths[0]) in first and "verification: passed" in first and "from cache" not in first
+    assert main(["lower", *TINY, "--backend", "onnx", "--quant", "fp32,dynamic-int8", "--out", str(out)]) == 0
+    again = capsys.readouterr().out
+    assert again.count("(from cache)") == 2
+
+
+def test_branched_model_is_reparameterized_and_says_so(tmp_path, capsys):
+    code = main(["lower", *TINY, "--override", "depth=3", "--override", "branches=4",
+                 "--backend", "onnx", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "4 branches per block: reparameterizing" in out
+    manifest = read_manifest(_artifacts(tmp_path, ".onnx")[0])
+    assert manifest["reparameterized"] and manifest["model"]["spec"]["num_heads"] == 12
+    assert manifest["verification"]["max_abs_error"] <= 1e-4
+
+
+def test_device_profile_gives_the_defaults(tmp_path, capsys):
+    profile = tmp_path / "phone.toml"
+    profile.write_text('kind = "host"\n[lowering]\nbackends = ["onnx"]\nquantization = ["fp16"]\ninput_size = 32\n')
+    code = main(["lower", "vit_tiny", "--override", "depth=1", "--override", "num_classes=10",
+                 "--device", str(profile), "--out", str(tmp_path / "out")])
+    assert code == 0
+    manifest = read_manifest(_artifacts(tmp_path / "out", ".onnx")[0])
+    assert (manifest["quant"], manifest["input_shape"]) == ("fp16", [1, 3, 32, 32])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--backend", "tflite"], "valid backends: executorch, onnx, coreml"),
+    (["--backend", "onnx", "--quant", "int4"], "unknown quantization mode 'int4'"),
+    (["--override", "depth"], "KEY=VALUE"),
+    (["--checkpoint", "missing.pth"], "checkpoint not found"),
+])
+def test_bad_input_is_a_clear_error(argv, message, tmp_path, capsys):
+    assert main(["lower", *TINY, *argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_checkpoint_that_does_not_fit_names_the_mismatch(tmp_path, capsys):
+    checkpoint = tmp_path / "other.pth"
+    torch.save({"cls_token": torch.zeros(1, 1, 8), "head.weight": torch.zeros(3, 8)}, checkpoint)
+    assert main(["lower", "vit_tiny", "--checkpoint", str(checkpoint), "--backend", "onnx",
+                 "--out", str(tmp_path)]) == 2
+    assert "does not fit model" in capsys.readouterr().err
+
+
+def test_unwritable_output_directory_fails_before_lowering(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["lower", *TINY, "--backend", "onnx", "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write artifacts" in err and str(blocker / "out") in err
