@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+import warnings
 
 from deploy.commands import COMMAND_MODULES
 from lowering.errors import VitdeployError
@@ -20,8 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that report their own optional parts (torchao's CUDA kernels, torchvision
+# ops for the ONNX exporter) or deprecations: none of it concerns a vitdeploy user.
+QUIET_LOGGERS = ("torchao", "torch.onnx", "torch.utils._pytree", "torch._export", "coremltools")
+
+
+def quiet_third_party_output() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_third_party_output()
     try:
         return int(args.func(args) or 0)
     except VitdeployError as exc:

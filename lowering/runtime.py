@@ -9,7 +9,8 @@ macOS), never by PyTorch.
 
 ExecuTorch's thread pool is process-wide and can only be sized before the first
 program is loaded (resizing it afterwards crashed the process): the first ExecuTorch
-load with `threads` set fixes it, and asking for another size later is an error.
+load fixes it (to `threads`, or the runtime's default), and asking for another size
+later is an error.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import numpy as np
 
 from lowering.errors import VitdeployError
 from lowering.manifest import read_manifest
-
-RUNTIMES = ("executorch", "onnxruntime", "coreml")
 
 
 class RuntimeUnavailableError(VitdeployError):
@@ -40,6 +39,9 @@ class ArtifactRunner(Protocol):
 
 
 def _batched(run, batch: int, images: np.ndarray) -> np.ndarray:
+    """`run` over `images` in chunks of the artifact's batch size, outputs concatenated."""
+    if len(images) % batch:
+        raise ValueError(f"the artifact takes batches of {batch}; got {len(images)} images")
     images = np.ascontiguousarray(images, dtype=np.float32)
     chunks = [run(images[i : i + batch]) for i in range(0, len(images), batch)]
     return np.concatenate(chunks)
@@ -62,27 +64,31 @@ class OnnxRuntimeRunner:
         self.input_name = meta.name
         self.input_shape = tuple(int(d) for d in meta.shape)
 
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: chunk})[0]
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        run = lambda chunk: self.session.run(None, {self.input_name: chunk})[0]
-        return _batched(run, self.input_shape[0], images)
+        return _batched(self._run, self.input_shape[0], images)
 
 
-_executorch_threads: int | None = None
+_executorch_threads: int | None = None  # the process's pool size, fixed by the first load
 
 
-def _size_executorch_threads(threads: int | None) -> None:
+def _prepare_executorch_threads(threads: int | None) -> None:
+    """Size ExecuTorch's thread pool before the first program is loaded; afterwards only
+    check that the request matches (resizing a pool in use crashed the process)."""
     global _executorch_threads
     from executorch.extension.pybindings import portable_lib
 
-    if threads is None or threads == _executorch_threads:
-        return
-    if _executorch_threads is not None:
+    if _executorch_threads is None:
+        if threads is not None:
+            portable_lib._unsafe_reset_threadpool(threads)
+        _executorch_threads = int(portable_lib._threadpool_get_thread_count())
+    elif threads is not None and threads != _executorch_threads:
         raise RuntimeUnavailableError(
             f"ExecuTorch's thread pool is already sized to {_executorch_threads} in this "
             f"process and cannot be resized to {threads}; use a new process"
         )
-    portable_lib._unsafe_reset_threadpool(threads)
-    _executorch_threads = threads
 
 
 class ExecuTorchRunner:
@@ -91,22 +97,19 @@ class ExecuTorchRunner:
     runtime = "executorch"
 
     def __init__(self, path: Path, threads: int | None):
-        global _executorch_threads
-        import torch  # noqa: F401  (the runtime's tensors are torch tensors)
-        from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
-        _size_executorch_threads(threads)
+        _prepare_executorch_threads(threads)
         self.method = Runtime.get().load_program(path).load_method("forward")
-        if _executorch_threads is None:
-            _executorch_threads = int(portable_lib._threadpool_get_thread_count())
         self.input_shape = tuple(self.method.metadata.input_tensor_meta(0).sizes())
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
         import torch
 
-        run = lambda chunk: self.method.execute([torch.from_numpy(chunk)])[0].numpy()
-        return _batched(run, self.input_shape[0], images)
+        return self.method.execute([torch.from_numpy(chunk)])[0].numpy()
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return _batched(self._run, self.input_shape[0], images)
 
 
 class CoreMLRunner:
@@ -126,9 +129,12 @@ class CoreMLRunner:
         self.input_name = description.input[0].name
         self.input_shape = tuple(description.input[0].type.multiArrayType.shape)
 
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        outputs = self.model.predict({self.input_name: chunk})
+        return np.asarray(next(iter(outputs.values())), dtype=np.float32)
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        run = lambda chunk: np.asarray(next(iter(self.model.predict({self.input_name: chunk}).values())))
-        return _batched(run, self.input_shape[0], images).astype(np.float32)
+        return _batched(self._run, self.input_shape[0], images)
 
 
 RUNNERS = {runner.runtime: runner for runner in (ExecuTorchRunner, OnnxRuntimeRunner, CoreMLRunner)}
@@ -146,7 +152,7 @@ def load_artifact(
     runtime = runtime or read_manifest(path).get("runtime")
     if runtime not in RUNNERS:
         raise RuntimeUnavailableError(
-            f"unknown runtime {runtime!r} for {path}; known: {', '.join(RUNTIMES)}"
+            f"unknown runtime {runtime!r} for {path}; known: {', '.join(RUNNERS)}"
         )
     if not path.exists():
         raise RuntimeUnavailableError(f"artifact not found: {path}")

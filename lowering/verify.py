@@ -112,15 +112,15 @@ def eager_logits(model: nn.Module, images: np.ndarray, batch_size: int = 8) -> n
 def verify_artifact(
     path,
     runtime: str,
-    model: nn.Module,
-    quant: str,
     images: np.ndarray,
+    reference: np.ndarray,
+    quant: str,
     inputs: str,
 ) -> Verification:
-    """Run the artifact at `path` in `runtime` and the eager `model` on `images` (at
-    least 32) and compare them with the thresholds of `quant`. `inputs` describes the
-    images for the record."""
+    """Run the artifact at `path` in `runtime` on `images` (at least 32) and compare its
+    logits with the eager model's `reference` logits under the thresholds of `quant`.
+    `inputs` describes the images for the record."""
     if len(images) < MIN_INPUTS:
         raise ValueError(f"verification needs at least {MIN_INPUTS} inputs, got {len(images)}")
     runner = load_artifact(path, runtime=runtime)
-    return compare(eager_logits(model, images), runner(images), THRESHOLDS[quant], inputs)
+    return compare(reference, runner(images), THRESHOLDS[quant], inputs)

@@ -12,6 +12,7 @@ manifest and move both into the cache. With `out_dir`, artifacts are then copied
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from lowering.manifest import (
 )
 from lowering.models import count_macs, count_params
 from lowering.reparam import reparameterize
-from lowering.verify import MIN_INPUTS, THRESHOLDS, VerificationError, compare, eager_logits, random_inputs
+from lowering.verify import MIN_INPUTS, VerificationError, eager_logits, random_inputs, verify_artifact
 
 BACKEND_MODULES = {"executorch": executorch, "onnx": onnx, "coreml": coreml}
 
@@ -58,8 +59,6 @@ class Artifact:
 
 
 def _runnable_here(backend: str) -> bool:
-    import sys
-
     return backend != "coreml" or sys.platform == "darwin"
 
 
@@ -170,11 +169,9 @@ class _Lowering:
     def verify(self, target: Target, built: Built) -> dict:
         start = time.perf_counter()
         if _runnable_here(target.backend):
-            from lowering.runtime import load_artifact
-
             images, reference, described = self.reference()
-            runner = load_artifact(built.path, runtime=RUNTIME_OF_BACKEND[target.backend])
-            result = compare(reference, runner(images), THRESHOLDS[target.quant], described).to_dict()
+            result = verify_artifact(built.path, RUNTIME_OF_BACKEND[target.backend], images, reference,
+                                     target.quant, described).to_dict()
         else:
             result = coreml.check_spec(built.path, target.quant, self.input_shape,
                                        self.original_spec.num_classes, self.spec.coreml_deployment_target)

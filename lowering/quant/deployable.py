@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lowering.data.dataset import ImageDataset
 from lowering.errors import VitdeployError
 from lowering.models import VisionTransformer
 from lowering.quant.calibrate import CalibratedModel
@@ -133,12 +134,17 @@ def fixed_range_observer(template: nn.Module, fixed: InputRange) -> nn.Module:
 
 class RangeCalibrator:
     """The PT2E calibration hook (`lowering.export.PreparedCalibrator`): observe the
-    calibration images, then fix every linear input to our ranges."""
+    calibration images, then fix every linear input to our ranges.
 
-    def __init__(self, ranges: dict[str, InputRange], images: torch.Tensor, description: str):
+    `settings` is the record for the manifest's `quantization` field; `fixed` lists the
+    layers whose input observer the last call replaced.
+    """
+
+    def __init__(self, ranges: dict[str, InputRange], images: torch.Tensor, description: str, settings: dict):
         self.ranges = ranges
         self.images = images
         self.description = description
+        self.settings = settings
         content = json.dumps({k: [v.scale, v.zero_point, v.bits] for k, v in sorted(ranges.items())})
         self.identity = f"repq-vit-ranges:{hashlib.sha256(content.encode()).hexdigest()[:16]}:{description}"
         self.fixed: list[str] = []
@@ -174,26 +180,31 @@ class RangeCalibrator:
 
 @dataclass(frozen=True, eq=False)
 class DeployableInt8:
-    """The folded float model, its int8 calibration, and the manifest notes."""
+    """The folded float model and its int8 calibration (ranges and manifest record in
+    `calibrator`)."""
 
     model: VisionTransformer
     calibrator: RangeCalibrator
-    images: torch.Tensor
-    description: str
-    ranges: dict[str, InputRange]
-    settings: dict
 
     def lowering_spec(self, targets, **options):
-        """A `lowering.export.LoweringSpec` for `targets` with our calibration."""
+        """A `lowering.export.LoweringSpec` for `targets` with our calibration: the
+        calibrator for the PT2E paths, its images for ONNX Runtime's."""
         from lowering.export import CalibrationSet, LoweringSpec
 
-        calibration = CalibrationSet(self.images.to(torch.float32), self.description)
+        calibration = CalibrationSet(self.calibrator.images.to(torch.float32), self.calibrator.description)
         return LoweringSpec(targets=tuple(targets), calibration=calibration, calibrator=self.calibrator, **options)
 
 
-def deployable_int8(calibrated: CalibratedModel, images: torch.Tensor) -> DeployableInt8:
-    """The deployable int8 form of a W8A8 calibrated model (`images`: the calibration
-    images it was calibrated on, run again through the runtimes' own observers)."""
+def deployable_int8(
+    calibrated: CalibratedModel, images: torch.Tensor, evaluation: ImageDataset | None = None
+) -> DeployableInt8:
+    """The deployable int8 form of a W8A8 calibrated model.
+
+    `images`: the calibration images it was calibrated on (the runtimes' observers of the
+    tensors our simulation does not quantize see them too). `evaluation`: a data set on
+    which to record the top-1 of the float model and of the simulated one in the
+    manifest record (the deployed top-1 comes from evaluating the artifact).
+    """
     config = calibrated.config
     if config.weight_bits != DEPLOYABLE_BITS or config.activation_bits != DEPLOYABLE_BITS:
         raise NotDeployableError(
@@ -204,22 +215,30 @@ def deployable_int8(calibrated: CalibratedModel, images: torch.Tensor) -> Deploy
         raise NotDeployableError(
             "per-channel LayerNorm outputs have no int8 kernel: use post_layernorm='reparameterized'"
         )
-    ranges = linear_input_ranges(calibrated.model)
+    folded = float_model(calibrated.model)
+    reparameterized = config.post_layernorm == "reparameterized"
     settings = {
-        "method": "RepQ-ViT scale reparameterization" if config.post_layernorm == "reparameterized" else config.range_search,
+        "method": "RepQ-ViT scale reparameterization" if reparameterized else f"{config.range_search} ranges",
         "simulated": calibrated.settings(),
-        "folded": "LayerNorm affine and the next linear (per-channel post-LayerNorm ranges made per-tensor)"
-        if config.post_layernorm == "reparameterized" else None,
-        "input_ranges": "linear and patch-convolution inputs fixed to the simulated calibration's per-tensor ranges",
+        "folded_into_weights": "per-channel post-LayerNorm ranges made per-tensor, folded into each "
+        "LayerNorm affine and the linears after it" if reparameterized else None,
+        "fixed_ranges": "inputs of every linear and of the patch convolution, from the simulated calibration",
         "integer": "linears and the patch convolution (int8 weights per output channel, int8 inputs), "
-                   "plus whatever else the backend's quantizer annotates",
+        "plus what the backend's own quantizer annotates (see the backend's record)",
         "float": "LayerNorm, softmax, GELU",
         "simulated_only": list(SIMULATED_ONLY),
     }
-    return DeployableInt8(
-        float_model(calibrated.model), RangeCalibrator(ranges, images, calibrated.calibration),
-        images, calibrated.calibration, ranges, settings,
-    )
+    if evaluation is not None:
+        from lowering.data.accuracy import eager_predictor, measure_accuracy
+
+        settings["accuracy"] = {
+            "dataset": evaluation.description,
+            "unit": "fraction",
+            "float_top1": measure_accuracy(eager_predictor(folded), evaluation).top1,
+            "simulated_top1": measure_accuracy(eager_predictor(calibrated.model), evaluation).top1,
+        }
+    ranges = linear_input_ranges(calibrated.model)
+    return DeployableInt8(folded, RangeCalibrator(ranges, images, calibrated.calibration, settings))
 
 
 def onnx_tensor_overrides(

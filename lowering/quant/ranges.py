@@ -60,7 +60,7 @@ def percentile_ranges(
     low_all, high_all = minmax_range(rows)
     count = sample.shape[1]
     ranks = [math.floor(count * (100.0 - p) / 100.0) for p in percentiles]
-    depth = min(count, max(ranks) + 1)
+    depth = max(ranks) + 1
     largest = sample.topk(depth, dim=1).values
     smallest = sample.topk(depth, dim=1, largest=False).values
     candidates = []
@@ -68,7 +68,6 @@ def percentile_ranges(
         if p >= 100.0:
             candidates.append((low_all, high_all))
         else:
-            rank = min(rank, depth - 1)
             candidates.append((smallest[:, rank], largest[:, rank]))
     return candidates
 

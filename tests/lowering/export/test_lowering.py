@@ -159,6 +159,19 @@ def test_coreml_modes_are_checked_by_spec_and_w8a8_takes_the_calibrator_hook(art
     assert artifacts[2].manifest["quantization"]["calibration"] == "test ranges v1"
 
 
+@pytest.mark.slow
+def test_executorch_int8_modes_stay_in_one_delegate_and_report_their_error(artifact_cache):
+    artifacts = _lower(tiny_vit(), ["executorch/int8", "executorch/dynamic-int8"], artifact_cache,
+                       calibration=_calibration(), keep_failed=True)
+    for artifact in artifacts:
+        delegation = artifact.manifest["delegation"]
+        assert delegation["num_delegates"] == 1 and delegation["fallback_ops"] == {}
+        assert 0 < artifact.manifest["verification"]["max_abs_error"] < 1
+    assert artifacts[0].manifest["delegation"]["delegated_ops"]["quantized_decomposed.quantize_per_tensor"] > 0
+    assert artifacts[1].manifest["delegation"]["delegated_ops"]["quantized_decomposed.choose_qparams"] > 0
+    assert artifacts[0].manifest["quantization"]["method"] == "static"
+
+
 def test_branched_model_is_reparameterized_on_the_way(artifact_cache):
     model = tiny_vit(depth=3, branches=4)
     notes = []

@@ -39,7 +39,7 @@ def test_the_deployed_float_model_computes_the_original_function(calibrated, mod
     assert not torch.allclose(deployable.model.blocks[0].norm1.weight, model.blocks[0].norm1.weight)
     with torch.no_grad():
         torch.testing.assert_close(deployable.model(images), model(images), atol=1e-5, rtol=0)
-    assert "log-sqrt2 and SULQ post-softmax quantizers" in deployable.settings["simulated_only"]
+    assert "log-sqrt2 and SULQ post-softmax quantizers" in deployable.calibrator.settings["simulated_only"]
 
 
 @pytest.mark.parametrize(
@@ -82,12 +82,12 @@ def test_pt2e_observers_take_our_ranges(calibrated, images):
     deployable.calibrator(prepared)
     converted = convert_pt2e(prepared)
     quantized = _quantization_of_layer_inputs(converted)
-    assert set(deployable.ranges) <= set(quantized)
-    for path, fixed in deployable.ranges.items():
+    assert set(deployable.calibrator.ranges) <= set(quantized)
+    for path, fixed in deployable.calibrator.ranges.items():
         scale, zero_point = quantized[path]
         assert scale == pytest.approx(fixed.scale, rel=1e-6), path
         assert zero_point == fixed.zero_point - 128, path  # int8 codes are uint8 codes - 128
-    assert sorted(deployable.calibrator.fixed) == sorted(deployable.ranges)
+    assert sorted(deployable.calibrator.fixed) == sorted(deployable.calibrator.ranges)
     assert deployable.calibrator.identity.startswith("repq-vit-ranges:")
 
 
@@ -106,7 +106,7 @@ def test_onnx_overrides_fix_onnx_runtime_ranges(calibrated, images, tmp_path):
     program.save(str(exported), external_data=False)
     quant_pre_process(str(exported), str(prepared))
     overrides = deployable.calibrator.onnx_tensor_overrides(exported, prepared)
-    assert len({(o["rmin"], o["rmax"]) for (o,) in overrides.values()}) == len(deployable.ranges)
+    assert len({(o["rmin"], o["rmax"]) for (o,) in overrides.values()}) == len(deployable.calibrator.ranges)
 
     class Reader:
         def __init__(self):
@@ -129,8 +129,20 @@ def test_onnx_overrides_fix_onnx_runtime_ranges(calibrated, images, tmp_path):
             continue  # a tensor ONNX Runtime keeps float (GELU's output before its reshape)
         node = quantize_nodes[tensor]
         scale, zero_point = float(constants[node.input[1]]), int(constants[node.input[2]])
-        path, fixed = next((p, r) for p, r in deployable.ranges.items() if np.float32(r.low) == override["rmin"])
+        path, fixed = next((p, r) for p, r in deployable.calibrator.ranges.items() if np.float32(r.low) == override["rmin"])
         assert scale == pytest.approx(fixed.scale, rel=1e-5), tensor
         assert zero_point == fixed.zero_point, tensor
         checked.add(path)
-    assert checked == set(deployable.ranges)
+    assert checked == set(deployable.calibrator.ranges)
+
+
+def test_an_evaluation_set_records_float_and_simulated_top1(model):
+    from lowering.data import calibration_set, load_digits
+
+    images, description = calibration_set(model.spec, "digits", 8, seed=0)
+    evaluation = load_digits("val", model.spec.img_size, model.spec.preprocessing).take(40, seed=0)
+    calibrated = calibrate(model, images, QuantConfig.repq(8, 8), description)
+    accuracy = deployable_int8(calibrated, images, evaluation).calibrator.settings["accuracy"]
+    assert accuracy["dataset"] == evaluation.description and accuracy["unit"] == "fraction"
+    assert 0 <= accuracy["simulated_top1"] <= 1 and 0 <= accuracy["float_top1"] <= 1
+    assert calibrated.calibration in deployable_int8(calibrated, images).calibrator.identity

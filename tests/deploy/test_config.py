@@ -1,0 +1,70 @@
+"""Sweep configurations are validated with errors that name the file, key and fix."""
+
+from pathlib import Path
+
+import pytest
+
+from deploy.commands.demo import DEMO_CONFIG
+from deploy.config import ConfigError, load_sweep_config
+
+MODEL = """
+[[model]]
+label = "a"
+name = "vit_tiny"
+overrides = { depth = 2, img_size = 32, num_classes = 10 }
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_demo_config_is_valid():
+    config = load_sweep_config(DEMO_CONFIG)
+    assert [m.label for m in config.models] == ["vit-12x1", "rep-6x2", "rep-4x3", "rep-3x4"]
+    assert config.devices == ("host", "qemu-arm64")
+    assert config.baseline == "vit-12x1"
+    assert config.device_measurement["qemu-arm64"]["runs"] < config.measurement["runs"]
+
+
+def test_minimal_config_takes_defaults(tmp_path):
+    config = load_sweep_config(_write(tmp_path, MODEL))
+    assert config.backends == ("executorch", "onnx") and config.quant == ("fp32",)
+    assert config.devices == ("host",) and config.dataset == "digits"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("colour = 1\n" + MODEL, "unknown key.*colour"),
+        ("", "no \\[\\[model\\]\\] entries"),
+        (MODEL + MODEL, "labels must be unique; repeated: a"),
+        (MODEL + '[lowering]\nbackends = ["tflite"]\n', "unknown backend.*tflite.*valid: executorch"),
+        (MODEL + '[lowering]\nbackends = ["onnx"]\nquant = ["w8a8"]\n', "quantization mode.*w8a8"),
+        (MODEL + '[bench]\ndevices = ["pixel-99"]\n', "device 'pixel-99'"),
+        (MODEL + '[bench]\nbaseline = "b"\n', "baseline 'b' is not a model label"),
+        (MODEL + '[bench.device.host]\nrunz = 3\n', "bench.device.host.*unknown key.*runz"),
+        (MODEL + '[training]\nepochz = 3\n', "training.*unknown key.*epochz"),
+        (MODEL.replace("vit_tiny", "vit_tinny"), "did you mean vit_tiny"),
+        (MODEL.replace('name = "vit_tiny"', 'name = "vit_tiny"\ntrain = true') + '[data]\ndataset = "imgs"\n',
+         "trains on the embedded dataset"),
+    ],
+)
+def test_bad_configs_are_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_sweep_config(_write(tmp_path, text))
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_sweep_config(_write(tmp_path, "[[model]\n"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_sweep_config(tmp_path / "absent.toml")
+
+
+def test_checkpoint_paths_are_taken_from_the_config_folder(tmp_path):
+    text = MODEL.replace("overrides", 'checkpoint = "weights/a.pth"\noverrides')
+    config = load_sweep_config(_write(tmp_path, text))
+    assert config.models[0].checkpoint == tmp_path / "weights" / "a.pth"
