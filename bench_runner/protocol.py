@@ -211,6 +211,33 @@ def run_protocol(
     return records
 
 
+def run_on_profile(
+    device: Device,
+    profile,
+    artifacts: Sequence[ArtifactInfo],
+    settings: MeasurementSettings,
+    *,
+    harness_name: str | None = None,
+    store: ResultsStore | None = None,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+) -> list[BenchRecord]:
+    """`run_protocol` with the harness each artifact needs on the device `profile`
+    describes (`harness_name` forces one for all): the profile's native tool per runtime
+    where it names one, else the Python agent. Artifacts sharing a harness are
+    interleaved together; the groups are measured one after another."""
+    from bench_runner.harness import harness_class, harness_for
+
+    groups: dict[str, list[ArtifactInfo]] = {}
+    for artifact in artifacts:
+        groups.setdefault(harness_name or harness_for(profile, artifact.runtime), []).append(artifact)
+    records: list[BenchRecord] = []
+    for name, group in groups.items():
+        harness = harness_class(name).from_profile(profile)
+        records += run_protocol(device, harness, group, settings, store=store, resume=resume, progress=progress)
+    return records
+
+
 class _Sweep:
     """The state one run_protocol call shares between configurations: retries and progress."""
 

@@ -169,9 +169,8 @@ class _Sweep:
 
     def bench(self, device_name: str, artifacts: list[Path]) -> None:
         from bench_runner.devices import open_device
-        from bench_runner.harness import harness_class
         from bench_runner.profiles import find_profile
-        from bench_runner.protocol import run_protocol
+        from bench_runner.protocol import run_on_profile
         from bench_runner.records import ArtifactInfo
         from bench_runner.store import ResultsStore
 
@@ -194,14 +193,14 @@ class _Sweep:
         if not infos:
             return
         overrides = {**self.config.measurement, **self.config.device_measurement.get(device_name, {})}
+        overrides = {**self.config.measurement, **self.config.device_measurement.get(device_name, {})}
         settings = profile.measurement.with_overrides(threads=self.config.threads, **overrides)
-        harness = harness_class("python-agent").from_profile(profile)
         store = ResultsStore(self.config.results / "store")
         self.log(f"bench on {device_name}: {len(infos)} artifacts, threads {list(settings.threads)}, "
                  f"{settings.rounds} interleaved rounds")
         try:
-            records = run_protocol(device, harness, infos, settings, store=store, resume=True,
-                                   progress=lambda p: self.log(f"  {p.message}"))
+            records = run_on_profile(device, profile, infos, settings, store=store, resume=True,
+                                     progress=lambda p: self.log(f"  {p.message}"))
         except VitdeployError as exc:
             self.fail("bench", device_name, exc)
             return

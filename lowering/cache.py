@@ -30,7 +30,7 @@ from lowering.manifest import manifest_path, read_manifest, write_manifest
 from lowering.user_cache import user_cache_dir
 
 # Bump when a backend's lowering changes the artifacts it writes for the same inputs.
-LOWERING_VERSION = 1
+LOWERING_VERSION = 2
 _STAGING_PREFIX = ".staging-"
 
 
@@ -147,7 +147,7 @@ class ArtifactCache:
         """Move `artifact` and its manifest (built in a staging directory of this cache)
         into the entry for `key`, replacing an older entry. Returns the cached path."""
         entry = self.root / key
-        fresh = artifact.parent / f"entry-{key[:12]}"
+        fresh = artifact.parent / f"entry-{key}"
         try:
             fresh.mkdir()
             os.replace(artifact, fresh / artifact.name)

@@ -3,8 +3,9 @@
 `base` holds the Harness interface every harness implements; `agent.py` is the portable
 Python agent (a standalone script that only its tests import); `python_agent` drives it on any
 device; the native tools' harnesses run ExecuTorch's executor_runner, ONNX Runtime's
-onnxruntime_perf_test and ExecuTorch's Android benchmark app. `HARNESSES` maps a harness name to its class as "module:Class"; each class has
-`from_profile(profile) -> Harness`, and its module is imported only when it is chosen.
+onnxruntime_perf_test and ExecuTorch's Android benchmark app. `HARNESSES` maps a
+harness name to its class as "module:Class"; each class has `from_profile(profile) ->
+Harness`, and its module is imported only when it is chosen.
 """
 
 from __future__ import annotations
@@ -28,3 +29,20 @@ def harness_class(name: str) -> type:
         raise HarnessError(f"unknown harness {name!r}; known harnesses: {', '.join(HARNESSES)}")
     module_name, class_name = HARNESSES[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+# The native tool a profile may name for each runtime, as (harness, HarnessPaths field).
+NATIVE_HARNESS_OF_RUNTIME = {
+    "executorch": ("executor_runner", "executor_runner"),
+    "onnxruntime": ("onnxruntime_perf_test", "onnxruntime_perf_test"),
+}
+
+
+def harness_for(profile, runtime: str) -> str:
+    """The harness that runs `runtime` artifacts on the device `profile` describes: the
+    native tool the profile names for that runtime (phones rarely have Python), else the
+    Python agent."""
+    native = NATIVE_HARNESS_OF_RUNTIME.get(runtime)
+    if native is not None and getattr(profile.harness, native[1]) is not None:
+        return native[0]
+    return DEFAULT_HARNESS

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device", default="host", help="a profile name in device_profiles/, a profile .toml, or a device kind (default host)"
     )
     parser.add_argument("--profiles", type=Path, metavar="DIR", help="folder of device profiles (default: device_profiles/)")
-    parser.add_argument("--harness", choices=sorted(HARNESSES), default=None, help="how to run the artifacts (default python-agent)")
+    parser.add_argument("--harness", choices=sorted(HARNESSES), default=None, help="how to run the artifacts (default: the profile's native tool for each runtime, else python-agent)")
     parser.add_argument("--threads", type=int_list, help="thread counts to sweep, e.g. 1,2,4")
     parser.add_argument("--cpu-mask", help="hexadecimal CPU affinity mask, e.g. f0")
     parser.add_argument("--warmup", type=int, help="untimed runs at the start of each round")
@@ -108,9 +108,8 @@ def format_table(records) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from bench_runner.devices import open_device
-    from bench_runner.harness import DEFAULT_HARNESS, harness_class
     from bench_runner.profiles import find_profile
-    from bench_runner.protocol import run_protocol
+    from bench_runner.protocol import run_on_profile
     from bench_runner.records import ArtifactInfo
     from bench_runner.store import ResultsStore
 
@@ -128,12 +127,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     artifacts = [ArtifactInfo.from_path(path, input_shape=args.input_shape) for path in args.artifacts]
-    harness = harness_class(args.harness or DEFAULT_HARNESS).from_profile(profile)
     store = ResultsStore(args.results)
     device = open_device(profile)
     printer = ProgressPrinter()
     try:
-        records = run_protocol(device, harness, artifacts, settings, store=store, resume=args.resume, progress=printer)
+        records = run_on_profile(
+            device, profile, artifacts, settings,
+            harness_name=args.harness, store=store, resume=args.resume, progress=printer,
+        )
     finally:
         printer.finish()
         device.cleanup()

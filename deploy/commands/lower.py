@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 DEFAULT_OUT = Path("artifacts")
@@ -12,7 +11,6 @@ DEFAULT_QUANT = "fp32"
 DEFAULT_CALIBRATION = "digits"
 VERIFY_IMAGES = 32
 RANDOM_INIT_SEED = 0
-NOISY_LOGGERS = ("coremltools", "torchao")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="comma-separated modes: executorch fp32,int8,dynamic-int8; onnx fp32,fp16,int8,dynamic-int8; "
                              f"coreml fp32,fp16,w8,w8a8 (default: the device profile's, else {DEFAULT_QUANT})")
     parser.add_argument("--device", metavar="PROFILE", help="take defaults from device_profiles/PROFILE.toml")
-    parser.add_argument("--img-size", type=int, metavar="N", help="input resolution (default: the profile's, else the model's)")
+    parser.add_argument("--img-size", type=int, metavar="N",
+                        help="input resolution (default: the checkpoint's; without one, the profile's, else the model's)")
     parser.add_argument("--calibration", default=DEFAULT_CALIBRATION, metavar="digits|DIR",
                         help="calibration images for int8/w8a8: the embedded digits (default) or an image folder; "
                              "digits' val split (or 32 other images of DIR) also serve as verification inputs")
@@ -128,13 +127,6 @@ def _describe(artifact) -> list[str]:
     return lines
 
 
-def _quiet_libraries() -> None:
-    """coremltools and torchao log import-time warnings about optional parts this
-    command does not use; keep the output to what lowering says."""
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -143,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
     from lowering.export.settings import CALIBRATED_MODES, DEFAULT_COREML_TARGET
     from lowering.models import create
 
-    _quiet_libraries()
     profile = find_profile(args.device).lowering if args.device else None
     backends = _split(args.backend) if args.backend else list(profile.backends) if profile else _split(DEFAULT_BACKENDS)
     modes = _split(args.quant) if args.quant else list(profile.quantization) if profile else [DEFAULT_QUANT]
@@ -152,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped: {note}")
 
     overrides = parse_overrides(args.override)
-    img_size = args.img_size or (profile.input_size if profile else None)
+    # A checkpoint's position embedding fixes its resolution; a profile's size applies to
+    # random weights only, an explicit --img-size always.
+    img_size = args.img_size or (profile.input_size if profile and args.checkpoint is None else None)
     if img_size is not None:
         overrides["img_size"] = img_size
     if args.checkpoint is None:

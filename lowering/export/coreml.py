@@ -47,14 +47,8 @@ def deployment_target(name: str):
     return targets[name]
 
 
-def _quiet():
-    """coremltools draws progress bars on stderr; keep the CLI's output readable."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    return stack
-
-
 def build(job: BuildJob) -> Built:
+    """Convert `job` to a Core ML ML Program package (`.mlpackage`) for its mode."""
     import coremltools as ct
 
     quant = job.target.quant
@@ -64,12 +58,12 @@ def build(job: BuildJob) -> Built:
         program = pt2e.quantize(job.exported, job.example, False, job.calibrator)
         quantization = pt2e.settings(
             False, job.calibration_description,
-            integer="linears, patch convolution, residual additions, concatenation",
+            integer="linears, patch convolution, additions, multiplications, concatenation",
             floating="layer norms, softmax, GELU, attention's matmuls (float16)",
         )
     precision = ct.precision.FLOAT32 if quant == "fp32" else ct.precision.FLOAT16
     try:
-        with _quiet():
+        with contextlib.redirect_stderr(io.StringIO()):  # coremltools' progress bars
             model = ct.convert(
                 program.run_decompositions({}),
                 inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(job.example.shape), dtype=np.float32)],
@@ -80,15 +74,14 @@ def build(job: BuildJob) -> Built:
             )
             if quant == "w8":
                 model = _quantize_weights(model)
-    except LoweringError:
-        raise
     except Exception as exc:  # coremltools raises assorted exception types
         raise explain_failure("coreml", exc, program.graph) from exc
     if quant == "w8":
         quantization = {
             "bits": 8, "method": "weight-only", "quantizer": "coremltools.optimize.coreml.linear_quantize_weights",
             "weights": "int8 symmetric per output channel", "activations": "float16",
-            "calibration": None, "integer": "weights (dequantized at load)", "float": "all compute, in float16",
+            "calibration": None, "integer": "weights stored as int8 (constexpr dequantization)",
+            "float": "all compute, in float16",
         }
     path = job.stem.with_suffix(SUFFIX)
     model.save(str(path))

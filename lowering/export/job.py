@@ -16,8 +16,10 @@ class BuildJob:
 
     `exported`: torch.export of the backend's export form, shared by every target of
     that form. `stem`: the artifact's path without suffix, inside a private temporary
-    directory. `calibrator`: the PT2E calibration (None when the mode needs none).
-    `calibration_description`: what calibrated it, for the manifest.
+    directory. `scratch`: a folder shared by the targets of one lowering call, for
+    intermediate files several of them reuse (each backend names its own). `calibrator`:
+    the calibration hook (None when the mode needs none). `calibration_description`:
+    what calibrated it, for the manifest.
     """
 
     target: Target
@@ -25,6 +27,7 @@ class BuildJob:
     example: torch.Tensor
     spec: LoweringSpec
     stem: Path
+    scratch: Path
     num_classes: int
     calibrator: PreparedCalibrator | None = None
     calibration_description: str | None = None

@@ -85,9 +85,11 @@ class _Lowering:
     def calibration_identity(self, target: Target) -> str | None:
         if target.quant not in CALIBRATED_MODES:
             return None
-        if self.spec.calibrator is not None and target.backend != "onnx":
-            return f"calibrator:{self.spec.calibrator.identity}"
-        return f"images:{self.spec.calibration.identity}"
+        hook = _hook_for(target, self.spec)
+        parts = [f"calibrator:{hook.identity}"] if hook is not None else []
+        if target.backend == "onnx" or hook is None:
+            parts.append(f"images:{self.spec.calibration.identity}")
+        return "+".join(parts)
 
     def key(self, target: Target) -> str:
         backend = BACKEND_MODULES[target.backend]
@@ -146,19 +148,29 @@ class _Lowering:
 
     # -- one target ------------------------------------------------------------------
     def calibrator(self, target: Target):
+        """The calibration hook the backend gets and its description for the manifest."""
         if target.quant not in CALIBRATED_MODES:
             return None, None
-        if self.spec.calibrator is not None:
-            return self.spec.calibrator, self.spec.calibrator.identity
+        hook = _hook_for(target, self.spec)
+        if target.backend == "onnx":
+            images = self.spec.calibration.description
+            return hook, images if hook is None else f"{images}, ranges fixed by {hook.identity}"
+        if hook is not None:
+            return hook, hook.identity
         return ImageCalibrator(self.spec.calibration), self.spec.calibration.description
 
     def build(self, target: Target, key: str, staging: Path) -> Path:
+        """Build, verify and describe one artifact inside `staging` (shared by the call's
+        targets: each gets its own folder, intermediates go to `staging/shared`)."""
         backend = BACKEND_MODULES[target.backend]
         program, export_seconds = self.exported(backend.FORM)
         calibrator, described = self.calibrator(target)
-        stem = staging / f"{self.original_spec.name}-{target.backend}-{target.quant}-{key[:10]}"
-        job = BuildJob(target, program, self.example, self.spec, stem, self.original_spec.num_classes,
-                       calibrator, described)
+        folder, scratch = staging / key, staging / "shared"
+        folder.mkdir()
+        scratch.mkdir(exist_ok=True)
+        stem = folder / f"{self.original_spec.name}-{target.backend}-{target.quant}-{key[:10]}"
+        job = BuildJob(target, program, self.example, self.spec, stem, scratch,
+                       self.original_spec.num_classes, calibrator, described)
         start = time.perf_counter()
         built = backend.build(job)
         seconds = export_seconds + time.perf_counter() - start
@@ -214,6 +226,15 @@ class _Lowering:
         }
 
 
+def _hook_for(target: Target, spec: LoweringSpec):
+    """The spec's calibration hook if `target`'s backend uses it: the PT2E paths always,
+    ONNX Runtime's static path when the hook offers `onnx_tensor_overrides`."""
+    hook = spec.calibrator
+    if hook is None or (target.backend == "onnx" and not hasattr(hook, "onnx_tensor_overrides")):
+        return None
+    return hook
+
+
 def _passed(manifest: dict) -> bool:
     verification = manifest["verification"]
     if verification.get("status") == "pending-macos":
@@ -265,27 +286,30 @@ def lower_model(
         ensure_writable(Path(out_dir))
     lowering = _Lowering(model, spec, source, log)
     artifacts = []
-    for target in spec.targets:
-        key = lowering.key(target)
-        cached = cache.lookup(key) if spec.use_cache else None
-        from_cache = cached is not None
-        if from_cache:
-            log(f"{target}: from cache")
-        else:
-            log(f"{target}: lowering")
-            with cache.staging() as staging:
-                built = lowering.build(target, key, staging)
-                cached = cache.store(built, key)
-        manifest = read_manifest(cached)
-        if not _passed(manifest) and not spec.keep_failed:
-            raise VerificationError(
-                f"{target} artifact failed verification against the eager model: {_failure_text(manifest)}. "
-                f"Keep it anyway with keep_failed (CLI: --keep-failed); it stays in the cache at {cached}"
-            )
-        if out_dir is not None:
-            path = publish(cached, Path(out_dir), label)
-            manifest = read_manifest(path)
-        else:
-            path = cached
-        artifacts.append(Artifact(path, manifest, from_cache))
+    with cache.staging() as staging:
+        for target in spec.targets:
+            artifacts.append(_lower_target(lowering, target, cache, staging, out_dir, label))
     return artifacts
+
+
+def _lower_target(lowering: _Lowering, target: Target, cache: ArtifactCache, staging: Path,
+                  out_dir: str | Path | None, label: str | None) -> Artifact:
+    spec, log = lowering.spec, lowering.log
+    key = lowering.key(target)
+    cached = cache.lookup(key) if spec.use_cache else None
+    from_cache = cached is not None
+    if from_cache:
+        log(f"{target}: from cache")
+    else:
+        log(f"{target}: lowering")
+        cached = cache.store(lowering.build(target, key, staging), key)
+    manifest = read_manifest(cached)
+    if not _passed(manifest) and not spec.keep_failed:
+        raise VerificationError(
+            f"{target} artifact failed verification against the eager model: {_failure_text(manifest)}. "
+            f"Keep it anyway with keep_failed (CLI: --keep-failed); it stays in the cache at {cached}"
+        )
+    if out_dir is None:
+        return Artifact(cached, manifest, from_cache)
+    path = publish(cached, Path(out_dir), label)
+    return Artifact(path, read_manifest(path), from_cache)

@@ -4,7 +4,9 @@ The quantizer annotates linears, convolutions, additions, multiplications and
 concatenations: int8 weights (symmetric, per output channel) and int8 activations
 (per tensor; static ranges from calibration, or computed per inference for dynamic
 quantization of linears). Nodes of the export forms' averaging LayerNorm stay float:
-quantizing a mean or a variance to 8 bits would wreck the normalization.
+they are cheap, and quantizing their means and variances too made a digits-trained
+ViT-Tiny's int8 logits four times further from float (1 - cosine 0.0019 against 0.0005,
+PT2E simulation).
 """
 
 from __future__ import annotations

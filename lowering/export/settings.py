@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from lowering.errors import VitdeployError
+from lowering.verify import MIN_INPUTS
 
 # Each backend's quantization modes, in the order they are listed to users.
 QUANT_MODES: dict[str, tuple[str, ...]] = {
@@ -21,7 +22,6 @@ ALL_QUANT_MODES = tuple(dict.fromkeys(mode for modes in QUANT_MODES.values() for
 # Modes whose artifact depends on calibration images (static activation ranges).
 CALIBRATED_MODES = ("int8", "w8a8")
 DEFAULT_COREML_TARGET = "iOS17"
-MIN_VERIFY_INPUTS = 32
 
 
 class UnknownTargetError(VitdeployError):
@@ -63,6 +63,7 @@ class CalibrationSet:
 
     @property
     def identity(self) -> str:
+        """The description and a sha256 of the images' float32 bytes."""
         data = self.images.detach().to(torch.float32).contiguous().numpy().tobytes()
         return f"{self.description}:{hashlib.sha256(data).hexdigest()}"
 
@@ -72,7 +73,10 @@ class PreparedCalibrator(Protocol):
     """Calibrates a PT2E-prepared (observed) graph module in place.
 
     The quantization helper supplies its own ranges through this hook; `identity` says
-    what it does (method, data) and keys the artifact cache.
+    what it does (method, data) and keys the artifact cache. A hook that also has
+    `onnx_tensor_overrides(exported_onnx, prepared_onnx) -> dict` fixes ranges on ONNX
+    Runtime's static int8 path too (its `TensorQuantOverrides`); the ONNX path still
+    calibrates the other tensors on LoweringSpec.calibration.
     """
 
     identity: str
@@ -86,12 +90,15 @@ class LoweringSpec:
 
     `targets`: the artifacts to build. `calibration`: images for static int8 (needed by
     the modes in CALIBRATED_MODES). `calibrator`: replaces running those images through
-    the PT2E-prepared graph (ExecuTorch int8, Core ML w8a8); the ONNX int8 path still
-    calibrates on `calibration`. `verification_images`: inputs for the numerical check
-    (at least 32; seeded random normal images when None). `reparameterize`: fuse the
-    model first (always done for a branched model). `keep_failed`: keep an artifact that
-    fails verification (its manifest says so) instead of raising. `use_cache`: reuse
-    and fill the content-keyed artifact cache.
+    the PT2E-prepared graph (ExecuTorch int8, Core ML w8a8); ONNX Runtime's int8 path
+    still calibrates on `calibration` (see PreparedCalibrator). `verification_images`:
+    inputs of the numerical check (at least 32; None: seeded random normal images).
+    `coreml_deployment_target`: coremltools' target name ("iOS17", "macOS14", ...).
+    `reparameterize`: fuse the model first (always done for a branched model).
+    `keep_failed`: keep an artifact that fails verification (its manifest says so)
+    instead of raising. `use_cache`: reuse the content-keyed artifact cache (a fresh
+    artifact is stored either way). `seed`: of torch.export's example input and of the
+    random verification images.
     """
 
     targets: tuple[Target, ...]
@@ -109,9 +116,9 @@ class LoweringSpec:
             raise UnknownTargetError("no targets to lower: give at least one backend and mode")
         if self.calibrator is not None and not isinstance(getattr(self.calibrator, "identity", None), str):
             raise TypeError("a calibrator needs a string `identity` (it keys the artifact cache)")
-        if self.verification_images is not None and len(self.verification_images) < MIN_VERIFY_INPUTS:
+        if self.verification_images is not None and len(self.verification_images) < MIN_INPUTS:
             raise ValueError(
-                f"verification needs at least {MIN_VERIFY_INPUTS} images, "
+                f"verification needs at least {MIN_INPUTS} images, "
                 f"got {len(self.verification_images)}"
             )
 

@@ -51,14 +51,7 @@ def module_path(node: torch.fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
         return "<model>"
-    path = list(stack.values())[-1][0]
-    return _clean(path) or "<model>"
-
-
-def _clean(path: str) -> str:
-    # torch.export spells module paths of the traced callable as L['self'].blocks[0]...
-    path = re.sub(r"^L\['self'\]\.?", "", path)
-    return re.sub(r"\[(\d+)\]", r".\1", path).strip(".")
+    return list(stack.values())[-1][0] or "<model>"
 
 
 def modules_by_op(graph: torch.fx.Graph) -> dict[str, list[str]]:

@@ -17,12 +17,13 @@ What is deployed:
   Other quantized tensors (linear outputs, residual additions) keep PT2E's observers;
   weights are int8 symmetric per output channel from the folded weights, as XNNPACK
   requires.
-- `calibration`: the same images for ONNX Runtime's static QDQ path, which calibrates
-  by itself (MinMax) on the folded model; `onnx_tensor_overrides` gives the same fixed
-  ranges in the form of ONNX Runtime's `TensorQuantOverrides` option.
+- ONNX Runtime's static QDQ path calibrates on the same images (MinMax) and takes our
+  linear-input ranges through `RangeCalibrator.onnx_tensor_overrides` (its
+  `TensorQuantOverrides` option).
 
-Simulated only: the log-sqrt2 and SULQ post-softmax quantizers, bit widths below 8 and
-the query/key/value quantizers. Softmax, GELU and LayerNorm compute in float on these
+Simulated only: the log-sqrt2 and SULQ post-softmax quantizers, bit widths below 8, and
+our query/key/value ranges (where a runtime quantizes the attention matmuls' inputs it
+uses its own calibration). Softmax, GELU and LayerNorm compute in float on these
 runtimes.
 """
 
@@ -51,7 +52,7 @@ DEPLOYABLE_BITS = 8
 SIMULATED_ONLY = (
     "log-sqrt2 and SULQ post-softmax quantizers",
     "bit widths other than 8",
-    "query, key and value quantizers of the attention matmuls",
+    "our query, key and value ranges (runtimes that quantize the attention matmuls calibrate them themselves)",
 )
 
 

@@ -37,3 +37,14 @@ def test_registry_finds_every_harness_under_its_own_name():
     assert all(harness_class(name).name == name for name in HARNESSES)
     with pytest.raises(HarnessError, match="known harnesses: python-agent"):
         harness_class("tflite")
+
+
+def test_profiles_choose_their_native_tool_per_runtime_else_the_agent():
+    from bench_runner.harness import harness_for
+    from bench_runner.profiles import find_profile
+
+    phone = find_profile("pixel-7")
+    assert harness_for(phone, "executorch") == "executor_runner"
+    assert harness_for(phone, "onnxruntime") == "onnxruntime_perf_test"
+    host = find_profile("host")
+    assert {harness_for(host, runtime) for runtime in ("executorch", "onnxruntime")} == {"python-agent"}

@@ -112,23 +112,6 @@ def test_second_identical_lowering_comes_from_the_cache(fp32_lowering, artifact_
     assert not forced[0].from_cache
 
 
-def test_quantized_onnx_modes_report_their_error(artifact_cache):
-    model = tiny_vit()
-    artifacts = _lower(model, ["onnx/fp16", "onnx/int8", "onnx/dynamic-int8"], artifact_cache,
-                       calibration=_calibration(), keep_failed=True)
-    for artifact in artifacts:
-        manifest = artifact.manifest
-        verification = manifest["verification"]
-        assert 0 < verification["max_abs_error"] < 1 and 0 < verification["cosine_similarity"] <= 1
-        assert verification["passed"] == (verification["cosine_similarity"]
-                                          >= verification["thresholds"]["min_cosine_similarity"])
-        assert manifest["quantization"]["bits"] in (8, 16)
-    ops = artifacts[1].manifest["delegation"]["nodes_by_op_type"]
-    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
-    assert artifacts[1].manifest["quantization"]["calibration"] == "random normal x16, seed 3"
-    assert "MatMulInteger" in artifacts[2].manifest["delegation"]["nodes_by_op_type"]
-
-
 class _Ranges:
     """A stand-in for the quantization helper's calibration hook."""
 
@@ -140,6 +123,29 @@ class _Ranges:
     def __call__(self, prepared):
         self.calls.append(type(prepared).__name__)
         prepared(torch.randn(1, 3, 32, 32))
+
+    def onnx_tensor_overrides(self, exported, prepared):
+        self.calls.append((exported.exists(), prepared.exists()))
+        return {}
+
+
+def test_quantized_onnx_modes_report_their_error(artifact_cache):
+    model, hook = tiny_vit(), _Ranges()
+    artifacts = _lower(model, ["onnx/fp16", "onnx/int8", "onnx/dynamic-int8"], artifact_cache,
+                       calibration=_calibration(), calibrator=hook, keep_failed=True)
+    for artifact in artifacts:
+        manifest = artifact.manifest
+        verification = manifest["verification"]
+        assert 0 < verification["max_abs_error"] < 1 and 0 < verification["cosine_similarity"] <= 1
+        assert verification["passed"] == (verification["cosine_similarity"]
+                                          >= verification["thresholds"]["min_cosine_similarity"])
+        assert manifest["quantization"]["bits"] in (8, 16)
+    ops = artifacts[1].manifest["delegation"]["nodes_by_op_type"]
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
+    assert artifacts[1].manifest["quantization"]["calibration"] == (
+        "random normal x16, seed 3, ranges fixed by test ranges v1")
+    assert hook.calls == [(True, True)]
+    assert "MatMulInteger" in artifacts[2].manifest["delegation"]["nodes_by_op_type"]
 
 
 def test_coreml_modes_are_checked_by_spec_and_w8a8_takes_the_calibrator_hook(artifact_cache):
@@ -170,6 +176,17 @@ def test_executorch_int8_modes_stay_in_one_delegate_and_report_their_error(artif
     assert artifacts[0].manifest["delegation"]["delegated_ops"]["quantized_decomposed.quantize_per_tensor"] > 0
     assert artifacts[1].manifest["delegation"]["delegated_ops"]["quantized_decomposed.choose_qparams"] > 0
     assert artifacts[0].manifest["quantization"]["method"] == "static"
+
+
+@pytest.mark.slow
+def test_delegation_summary_names_what_falls_back_and_where(artifact_cache, monkeypatch):
+    monkeypatch.setattr("lowering.export.executorch.FORM", "eager")
+    artifact, = _lower(tiny_vit(depth=1), ["executorch/fp32"], artifact_cache)
+    delegation = artifact.manifest["delegation"]
+    assert delegation["num_delegates"] > 1
+    assert delegation["fallback_modules"]["aten.native_layer_norm"] == ["blocks.0.norm1", "blocks.0.norm2", "norm"]
+    assert delegation["fallback_reasons"]["aten.native_layer_norm"] == ["no XNNPACK node config for this operator"]
+    assert artifact.manifest["verification"]["passed"]
 
 
 def test_branched_model_is_reparameterized_on_the_way(artifact_cache):

@@ -92,9 +92,9 @@ def test_pt2e_observers_take_our_ranges(calibrated, images):
 
 
 def test_onnx_overrides_fix_onnx_runtime_ranges(calibrated, images, tmp_path):
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    import onnx
 
     deployable = deployable_int8(calibrated, images)
     example = images[:1]

@@ -4,6 +4,7 @@ import torch
 
 from lowering.quant import UniformQuantizer
 from lowering.quant import ranges
+from lowering.quant.quantizers import uniform_params
 
 
 def _error(x, quantizer):
@@ -11,8 +12,6 @@ def _error(x, quantizer):
 
 
 def _with_range(bits, low, high):
-    from lowering.quant.quantizers import uniform_params
-
     quantizer = UniformQuantizer(bits)
     quantizer.set_params(*uniform_params(torch.tensor([low]), torch.tensor([high]), bits), None)
     return quantizer
