@@ -150,7 +150,7 @@ def cache_key(spec: ModelSpec, settings: TrainingSettings, train_dataset: str, v
 
 
 def _train(spec: ModelSpec, settings: TrainingSettings, train_set: ArrayDataset) -> VisionTransformer:
-    images = torch.from_numpy(train_set.images)
+    images = torch.from_numpy(train_set.inputs())
     labels = torch.from_numpy(train_set.labels)
     steps_per_epoch = math.ceil(len(labels) / settings.batch_size)
     total = settings.epochs * steps_per_epoch

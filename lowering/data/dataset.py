@@ -7,8 +7,8 @@ mean the same source images (normalized as the model at hand says).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Protocol
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -23,6 +23,11 @@ def describe(name: str, split: str, size: int, seed: int | None, **details) -> s
     """The description string: `name(split=..., size=..., seed=..., key=value...)`."""
     fields = {"split": split, "size": size, "seed": seed, **details}
     return f"{name}(" + ", ".join(f"{key}={value}" for key, value in fields.items()) + ")"
+
+
+def subset_description(description: str, count: int, seed: int) -> str:
+    """The description of `count` images chosen with `seed` from the described set."""
+    return f"{description}.take(size={count}, seed={seed})"
 
 
 def choose(size: int, count: int, seed: int) -> np.ndarray:
@@ -52,12 +57,18 @@ class ImageDataset(Protocol):
 
 @dataclass(frozen=True)
 class ArrayDataset:
-    """A data set held in memory as arrays."""
+    """A data set held in memory as arrays.
+
+    `images` are stored as given; when `transform` is set, it turns a slice of them into
+    model inputs, so that choosing a subset or reading a batch transforms only the
+    images used (digits upscaled to 224 px would otherwise take gigabytes).
+    """
 
     images: np.ndarray
     labels: np.ndarray
     description: str
     num_classes: int
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def skipped(self) -> list:
@@ -66,15 +77,20 @@ class ArrayDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def inputs(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Model inputs of images[start:stop]."""
+        chunk = self.images[start:stop]
+        return chunk if self.transform is None else self.transform(chunk)
+
     def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, len(self), batch_size):
-            yield self.images[start:start + batch_size], self.labels[start:start + batch_size]
+            yield self.inputs(start, start + batch_size), self.labels[start:start + batch_size]
 
     def take(self, count: int, seed: int = 0) -> "ArrayDataset":
         indices = choose(len(self), count, seed)
-        return ArrayDataset(
-            self.images[indices],
-            self.labels[indices],
-            f"{self.description}.take(size={count}, seed={seed})",
-            self.num_classes,
+        return replace(
+            self,
+            images=self.images[indices],
+            labels=self.labels[indices],
+            description=subset_description(self.description, count, seed),
         )

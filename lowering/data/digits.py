@@ -9,6 +9,8 @@ the model's mean and std. The train / val split is stratified per class and fixe
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
@@ -50,7 +52,8 @@ def load_digits(
     preprocessing: Preprocessing = Preprocessing(),
     seed: int = 0,
 ) -> ArrayDataset:
-    """The `split` ("train" or "val") of the embedded digits as normalized model inputs."""
+    """The `split` ("train" or "val") of the embedded digits; its batches are normalized
+    model inputs (each image upscaled only when it is read)."""
     if split not in SPLITS:
         raise DatasetError(f"unknown digits split {split!r}; choose one of {', '.join(SPLITS)}")
     from sklearn.datasets import load_digits as sklearn_digits
@@ -58,7 +61,11 @@ def load_digits(
     bunch = sklearn_digits()
     labels = bunch.target.astype(np.int64)
     indices = split_indices(labels, seed)[split]
-    grey = bunch.images[indices] / GREY_LEVELS
-    images = normalize(upscale(grey, img_size), preprocessing)
+    grey = (bunch.images[indices] / GREY_LEVELS).astype(np.float32)
     description = describe(NAME, split, len(indices), seed, img_size=img_size)
-    return ArrayDataset(images, labels[indices], description, NUM_CLASSES)
+    transform = partial(_model_inputs, img_size=img_size, preprocessing=preprocessing)
+    return ArrayDataset(grey, labels[indices], description, NUM_CLASSES, transform)
+
+
+def _model_inputs(grey: np.ndarray, img_size: int, preprocessing: Preprocessing) -> np.ndarray:
+    return normalize(upscale(grey, img_size), preprocessing)

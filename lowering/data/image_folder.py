@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from lowering.data.dataset import DatasetError, choose, describe
+from lowering.data.dataset import DatasetError, choose, describe, subset_description
 from lowering.data.preprocess import eval_transform
 from lowering.models import Preprocessing
 
@@ -103,7 +103,7 @@ class ImageFolder:
 
     def take(self, count: int, seed: int = 0) -> "ImageFolder":
         subset = [self.samples[i] for i in choose(len(self), count, seed)]
-        description = f"{self.description}.take(size={count}, seed={seed})"
+        description = subset_description(self.description, count, seed)
         return ImageFolder(
             subset, self.classes, self.preprocessing, self.img_size, description, self.skip_bad
         )

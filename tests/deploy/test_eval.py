@@ -45,7 +45,7 @@ def onnx_artifact(tmp_path_factory, tiny_model):
 
 def _eager_top1(model, dataset):
     with torch.no_grad():
-        logits = model(torch.from_numpy(dataset.images))
+        logits = model(torch.from_numpy(dataset.inputs()))
     return (logits.argmax(1).numpy() == dataset.labels).mean()
 
 

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from lowering.data.dataset import choose
+
 from lowering.data import DatasetError, load_digits
 from lowering.data.digits import split_indices, upscale
 from lowering.models import Preprocessing
@@ -24,15 +26,16 @@ def test_split_is_fixed_by_the_seed():
     np.testing.assert_array_equal(first["val"], again["val"])
     assert not np.array_equal(first["val"], other["val"])
     assert not set(first["val"]) & set(first["train"])
-    np.testing.assert_array_equal(load_digits("val", 8, HALF).images, load_digits("val", 8, HALF).images)
+    np.testing.assert_array_equal(load_digits("val", 8, HALF).inputs(), load_digits("val", 8, HALF).inputs())
 
 
 def test_images_are_rgb_normalized_and_described():
     val = load_digits("val", 32, HALF, seed=0)
-    assert val.images.shape == (len(val), 3, 32, 32) and val.images.dtype == np.float32
+    inputs = val.inputs()
+    assert inputs.shape == (len(val), 3, 32, 32) and inputs.dtype == np.float32
     assert val.labels.dtype == np.int64
-    assert val.images.min() == pytest.approx(-1.0) and val.images.max() <= 1.0
-    np.testing.assert_array_equal(val.images[:, 0], val.images[:, 2])
+    assert inputs.min() == pytest.approx(-1.0) and inputs.max() <= 1.0
+    np.testing.assert_array_equal(inputs[:, 0], inputs[:, 2])
     assert val.description == f"sklearn-digits(split=val, size={len(val)}, seed=0, img_size=32)"
 
 
@@ -48,3 +51,11 @@ def test_upscale_keeps_a_constant_image_constant_and_corners_close():
 def test_unknown_split_is_named():
     with pytest.raises(DatasetError, match="'test'"):
         load_digits("test", 8, HALF)
+
+
+def test_a_subset_transforms_the_same_images_as_the_whole_split():
+    val = load_digits("val", 24, HALF, seed=0)
+    subset = val.take(10, seed=3)
+    np.testing.assert_array_equal(subset.inputs(), val.inputs()[choose(len(val), 10, 3)])
+    batches = np.concatenate([images for images, _ in subset.batches(4)])
+    np.testing.assert_array_equal(batches, subset.inputs())
