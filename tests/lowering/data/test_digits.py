@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from lowering.data.dataset import choose
-
 from lowering.data import DatasetError, load_digits
+from lowering.data.dataset import choose
 from lowering.data.digits import split_indices, upscale
 from lowering.models import Preprocessing
 
