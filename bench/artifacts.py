@@ -55,11 +55,22 @@ def macs(model: VisionTransformer) -> int:
 
 
 def lower(model: VisionTransformer, targets: tuple[Target, ...], log=print) -> dict[Target, Artifact]:
-    """Lower (or find in the cache) `model` for `targets`; calibrated modes use 32 digits images."""
+    """Lower (or find in the cache) `model` for `targets`; calibrated modes use 32 digits images.
+
+    Artifacts that fail verification are kept (random weights quantize poorly and only
+    latency is measured here); `verification_note` says how each one did."""
     calibration = None
     if any(t.quant == "int8" for t in targets):
         images, description = calibration_set(model.spec)
         calibration = CalibrationSet(images, description)
-    spec = LoweringSpec(targets=targets, calibration=calibration, seed=SEED)
+    spec = LoweringSpec(targets=targets, calibration=calibration, seed=SEED, keep_failed=True)
     artifacts = lower_model(model, spec, log=log)
     return {artifact.target: artifact for artifact in artifacts}
+
+
+def verification_note(artifact: Artifact) -> str:
+    """'passed' or 'FAILED', with the check's failures, from the artifact's manifest."""
+    verification = artifact.manifest.get("verification", {})
+    status = "passed" if verification.get("passed") else "FAILED"
+    failures = "; ".join(verification.get("failures") or [])
+    return f"{status}: {failures}" if failures else status

@@ -97,7 +97,7 @@ def deployed_rows(model, source, images, description, val, reference) -> list[Ro
     from lowering.runtime import load_artifact
 
     targets = tuple(Target(backend, quant) for backend, quant in DEPLOYED_TARGETS)
-    verification = torch.from_numpy(val.images[:32])
+    verification = torch.from_numpy(val.inputs(0, 32))
     calibrated = calibrate(model, images, QuantConfig.repq(8, 8), description)
     deployable = deployable_int8(calibrated, images)
     variants = {
