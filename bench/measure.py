@@ -31,7 +31,7 @@ class Budget:
         """Emulated ARM: every inference takes about a second at the reduced resolution."""
         if self.quick:
             return MeasurementSettings(threads=(1,), warmup=1, runs=2, min_seconds=0.0, rounds=1, timeout_seconds=3600)
-        return MeasurementSettings(threads=(1,), warmup=1, runs=9, min_seconds=0.0, rounds=3,
+        return MeasurementSettings(threads=(1,), warmup=1, runs=15, min_seconds=0.0, rounds=3,
                                    timeout_seconds=3600, max_cv=0.25)
 
 

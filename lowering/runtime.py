@@ -15,6 +15,9 @@ later is an error.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import sys
 from pathlib import Path
 from typing import Protocol
@@ -74,6 +77,23 @@ class OnnxRuntimeRunner:
 _executorch_threads: int | None = None  # the process's pool size, fixed by the first load
 
 
+@contextlib.contextmanager
+def _native_stderr_discarded():
+    """Discard what native code writes to stderr meanwhile: creating ExecuTorch's thread
+    pool probes ARM identification files and logs each one it cannot open (all of them,
+    off ARM)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _prepare_executorch_threads(threads: int | None) -> None:
     """Size ExecuTorch's thread pool before the first program is loaded; afterwards only
     check that the request matches (resizing a pool in use crashed the process)."""
@@ -81,9 +101,10 @@ def _prepare_executorch_threads(threads: int | None) -> None:
     from executorch.extension.pybindings import portable_lib
 
     if _executorch_threads is None:
-        if threads is not None:
-            portable_lib._unsafe_reset_threadpool(threads)
-        _executorch_threads = int(portable_lib._threadpool_get_thread_count())
+        with _native_stderr_discarded():
+            if threads is not None:
+                portable_lib._unsafe_reset_threadpool(threads)
+            _executorch_threads = int(portable_lib._threadpool_get_thread_count())
     elif threads is not None and threads != _executorch_threads:
         raise RuntimeUnavailableError(
             f"ExecuTorch's thread pool is already sized to {_executorch_threads} in this "
