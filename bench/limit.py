@@ -4,7 +4,7 @@ fp32 and int8 throughput; each DeiT-Tiny artifact's achieved GFLOP/s is set agai
 
 from __future__ import annotations
 
-from bench.matmul import PEAK_SHAPE, run_matmuls, summarize, gemm_bound_ms, vit_gemms
+from bench.matmul import PEAK_SHAPE, gemm_bound_ms, round_medians, run_matmuls, summarize, vit_gemms
 from bench.measure import Budget, Section
 from bench.tables import markdown_table
 from lowering.models import ModelSpec
@@ -51,4 +51,4 @@ def run(budget: Budget, spec: ModelSpec, records: dict | None, model_macs: int) 
         markdown_table(summary, matmul_columns),
         markdown_table(distance, distance_columns) if distance else "(runtimes section not run: no artifacts to compare)",
     ])
-    return Section("limit", markdown, {"limit_matmul_samples": rows, "limit_matmul": summary, "limit_distance": distance})
+    return Section("limit", markdown, {"limit_matmul_rounds": round_medians(rows), "limit_matmul": summary, "limit_distance": distance})

@@ -4,6 +4,7 @@ for a whole ViT.
     vit_gemms(spec) -> [(name, count, m, k, n)]          # the matmuls of one forward pass
     run_matmuls(shapes, threads, rounds, quick) -> rows  # one row per timed call
     summarize(rows) -> rows                              # median GFLOP/s per kernel, shape, threads
+    round_medians(rows) -> rows                          # the same per round (the CSV keeps these)
     gemm_bound_ms(spec, summary, dtype, library, threads) -> ms   # sum of the model's matmuls at measured speed
 
 fp32 through torch (oneDNN/MKL) and numpy (its BLAS), int8 x int8 -> int32 through
@@ -108,6 +109,19 @@ def summarize(rows: list[dict]) -> list[dict]:
                         "cv": float(times.std(ddof=1) / times.mean()) if len(times) > 1 else 0.0,
                         "gflops": 2 * m * k * n / (p50 / 1e3) / 1e9})
     return summary
+
+
+def round_medians(rows: list[dict]) -> list[dict]:
+    """Median time per (library, dtype, shape, threads, round) with its call count: what
+    the CSV keeps instead of every call (tens of thousands of sub-millisecond calls)."""
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        key = (row["library"], row["dtype"], row["shape"], row["m"], row["k"], row["n"], row["threads"], row["round"])
+        groups.setdefault(key, []).append(row["ms"])
+    return [{"library": library, "dtype": dtype, "shape": shape, "m": m, "k": k, "n": n, "threads": threads,
+             "round": round_number, "calls": len(times), "p50_ms": float(np.median(times)),
+             "min_ms": float(np.min(times))}
+            for (library, dtype, shape, m, k, n, threads, round_number), times in groups.items()]
 
 
 def gemm_bound_ms(spec: ModelSpec, summary: list[dict], dtype: str, library: str, threads: int) -> float:

@@ -190,6 +190,15 @@ class _Lowering:
         result["seconds"] = round(time.perf_counter() - start, 3)
         return result
 
+    def quantization_record(self, target: Target, built: Built) -> dict | None:
+        """The backend's record of what runs in integer, and the calibrator's own record
+        (method, what is simulated only) when one supplied the ranges."""
+        hook = _hook_for(target, self.spec) if target.quant in CALIBRATED_MODES else None
+        settings = getattr(hook, "settings", None)
+        if built.quantization is None or settings is None:
+            return built.quantization
+        return {**built.quantization, "calibrator": settings}
+
     def manifest(self, target: Target, key: str, built: Built, seconds: float, verification: dict) -> dict:
         lowered = self.lowered
         model = {
@@ -206,7 +215,7 @@ class _Lowering:
             "backend": target.backend,
             "runtime": RUNTIME_OF_BACKEND[target.backend],
             "quant": target.quant,
-            "quantization": built.quantization,
+            "quantization": self.quantization_record(target, built),
             "model": model,
             "reparameterized": self.reparameterized,
             "branches_before": self.original_spec.branches,

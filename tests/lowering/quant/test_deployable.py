@@ -146,3 +146,16 @@ def test_an_evaluation_set_records_float_and_simulated_top1(model):
     assert accuracy["dataset"] == evaluation.description and accuracy["unit"] == "fraction"
     assert 0 <= accuracy["simulated_top1"] <= 1 and 0 <= accuracy["float_top1"] <= 1
     assert calibrated.calibration in deployable_int8(calibrated, images).calibrator.identity
+
+
+def test_a_lowered_artifact_records_that_our_calibration_made_it(calibrated, images, random_images, tmp_path):
+    from lowering.cache import ArtifactCache
+    from lowering.export import Target, lower_model
+
+    deployable = deployable_int8(calibrated, images)
+    spec = deployable.lowering_spec([Target("onnx", "int8")], keep_failed=True,
+                                    verification_images=random_images(32, seed=5))
+    (artifact,) = lower_model(deployable.model, spec, cache=ArtifactCache(tmp_path / "cache"))
+    record = artifact.manifest["quantization"]
+    assert record["calibrator"]["method"] == "RepQ-ViT scale reparameterization"
+    assert "float" in record and "integer" in record
