@@ -1,7 +1,11 @@
 """Performance evidence for vitdeploy (issue 7): run with `python -m bench.run`.
 
-One module per concern: `artifacts` (the models and their lowered artifacts),
-`eager` (eager PyTorch as one more runtime of the Python agent), `measure` (the
-interleaved measurements), `matmul` (the attainable-throughput microbenchmark),
-`machine` (what the run ran on), `tables` (ratios and CSVs), `run` (the command).
+Sections, one module each: `reparam` (depth reparameterization, host and emulated ARM),
+`runtimes` (DeiT-Tiny on every runtime against the issue's targets), `limit` (distance
+to the attainable matmul throughput), `overhead` (agent against an in-process loop,
+lowering times). Shared pieces: `artifacts` (models and their lowered artifacts),
+`eager` + `eager_agent` (eager PyTorch as one more runtime of the Python agent),
+`measure` (interleaved measurements, sample rows), `matmul` (the microbenchmark),
+`op_profile` (ONNX Runtime's per-op profile), `machine` (what the run ran on), `tables`
+(ratios, CSVs, Markdown), `run` (the command). `quant_*` belong to the quantization work.
 """

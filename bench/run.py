@@ -66,7 +66,7 @@ def _summary(command: str, machine: dict, sections: list[tuple[Section, float, t
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     budget = Budget(quick=args.quick)
-    command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = ("python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     machine = describe_machine()
     done: list[tuple[Section, float, tuple, tuple]] = []
     runtime_records, deit_spec = None, resolve_spec("deit_tiny")

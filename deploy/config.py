@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy.commands.lower import INT8_RANGES
 from lowering.data.sources import EMBEDDED as EMBEDDED_DATASET
 from lowering.errors import VitdeployError
 
@@ -48,6 +49,7 @@ class SweepConfig:
     models: tuple[ModelEntry, ...]
     backends: tuple[str, ...] = ("executorch", "onnx")
     quant: tuple[str, ...] = ("fp32",)
+    int8_ranges: str = "runtime"
     devices: tuple[str, ...] = ("host",)
     threads: tuple[int, ...] | None = None
     measurement: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +64,7 @@ class SweepConfig:
 
 _TOP = {"name", "results", "model", "lowering", "bench", "data", "training"}
 _MODEL = {"label", "name", "overrides", "checkpoint", "train"}
-_LOWERING = {"backends", "quant"}
+_LOWERING = {"backends", "quant", "int8_ranges"}
 _MEASUREMENT = {"warmup", "runs", "min_seconds", "rounds", "cooldown_seconds"}
 _BENCH = {"devices", "threads", "baseline", "device"} | _MEASUREMENT
 _DATA = {"dataset", "calibration_images", "eval_limit"}
@@ -109,6 +111,9 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
     backends = tuple(_strings(lowering, "backends", where, ("executorch", "onnx")))
     quant = tuple(_strings(lowering, "quant", where, ("fp32",)))
     _check_targets(backends, quant, where)
+    int8_ranges = lowering.get("int8_ranges", INT8_RANGES[0])
+    if int8_ranges not in INT8_RANGES:
+        raise ConfigError(f"{where}: [lowering] int8_ranges must be one of {', '.join(INT8_RANGES)}")
     devices = tuple(_strings(bench, "devices", where, ("host",)))
     _check_devices(devices, where)
     baseline = bench.get("baseline")
@@ -127,6 +132,7 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
         models=models,
         backends=backends,
         quant=quant,
+        int8_ranges=int8_ranges,
         devices=devices,
         threads=tuple(_ints(threads, "bench.threads", where)) if threads is not None else None,
         measurement=measurement,

@@ -116,12 +116,20 @@ class _Sweep:
     def lower(self, label, model, source, target) -> list[Path]:
         from lowering.data.calibration import calibration_set
         from lowering.export import CalibrationSet, LoweringSpec, lower_model
+        from lowering.export.settings import CALIBRATED_MODES
 
         dataset = self.config.dataset
         calibration = CalibrationSet(*calibration_set(model.spec, dataset, self.config.calibration_images))
+        calibrator = None
+        if self.config.int8_ranges == "repq" and target.quant in CALIBRATED_MODES:
+            from lowering.quant.deployable import repq_int8
+
+            deployable = repq_int8(model, calibration)
+            model, calibrator = deployable.model, deployable.calibrator
         spec = LoweringSpec(
             targets=(target,),
             calibration=calibration,
+            calibrator=calibrator,
             verification_images=self.verification_images(model.spec),
         )
         out_dir = self.config.results / "artifacts" / label

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 DEFAULT_OUT = Path("artifacts")
+# Who sets int8 activation ranges: the runtime's own observers, or RepQ-ViT calibration.
+INT8_RANGES = ("runtime", "repq")
 DEFAULT_BACKENDS = "executorch,onnx"
 DEFAULT_QUANT = "fp32"
 DEFAULT_CALIBRATION = "digits"
@@ -42,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", default=DEFAULT_CALIBRATION, metavar="digits|DIR",
                         help="calibration images for int8/w8a8: the embedded digits (default) or an image folder; "
                              "digits' val split (or 32 other images of DIR) also serve as verification inputs")
+    parser.add_argument("--int8-ranges", choices=INT8_RANGES, default=INT8_RANGES[0],
+                        help="who sets int8 activation ranges: the runtime's own observers (default), or "
+                        "RepQ-ViT calibration folded into LayerNorm and the next linear (lowering.quant)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--no-cache", action="store_true", help="lower again even if the cache holds the artifact")
     parser.add_argument("--keep-failed", action="store_true",
@@ -159,9 +164,17 @@ def run(args: argparse.Namespace) -> int:
     calibration, verification = _data(args, spec, calibrate)
     if calibrate:
         print(f"calibration: {calibration.description}")
+    calibrator = None
+    if calibrate and args.int8_ranges == "repq":
+        from lowering.quant.deployable import repq_int8
+
+        deployable = repq_int8(model, calibration)
+        model, calibrator = deployable.model, deployable.calibrator
+        print(f"int8 ranges: RepQ-ViT W8A8 calibration ({calibrator.identity})")
     lowering_spec = LoweringSpec(
         targets=targets,
         calibration=calibration,
+        calibrator=calibrator,
         verification_images=verification,
         coreml_deployment_target=(profile.coreml_deployment_target if profile else None) or DEFAULT_COREML_TARGET,
         reparameterize=args.reparameterize,

@@ -292,3 +292,16 @@ def _onnx_module_path(node) -> str | None:
             scopes = ast.literal_eval(prop.value)
             return scopes[-2] if len(scopes) >= 2 else None
     return None
+
+
+def repq_int8(model: nn.Module, calibration) -> DeployableInt8:
+    """RepQ-ViT W8A8 ranges for `model`, calibrated on `calibration` (a
+    `lowering.export.CalibrationSet`), ready to lower: lower `.model` (folded; a branched
+    model is reparameterized first) with `.calibrator` in the LoweringSpec."""
+    from lowering.quant.calibrate import calibrate
+    from lowering.quant.config import QuantConfig
+    from lowering.reparam import reparameterize
+
+    images = calibration.images.to(torch.float32)
+    calibrated = calibrate(reparameterize(model), images, QuantConfig.repq(8, 8), calibration.description)
+    return deployable_int8(calibrated, images)

@@ -68,3 +68,9 @@ def test_checkpoint_paths_are_taken_from_the_config_folder(tmp_path):
     text = MODEL.replace("overrides", 'checkpoint = "weights/a.pth"\noverrides')
     config = load_sweep_config(_write(tmp_path, text))
     assert config.models[0].checkpoint == tmp_path / "weights" / "a.pth"
+
+
+def test_int8_ranges_must_be_known(tmp_path):
+    assert load_sweep_config(_write(tmp_path, MODEL + '[lowering]\nint8_ranges = "repq"\n')).int8_ranges == "repq"
+    with pytest.raises(ConfigError, match="int8_ranges must be one of runtime, repq"):
+        load_sweep_config(_write(tmp_path, MODEL + '[lowering]\nint8_ranges = "magic"\n'))

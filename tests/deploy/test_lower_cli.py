@@ -81,3 +81,19 @@ def test_unwritable_output_directory_fails_before_lowering(tmp_path, capsys):
     assert main(["lower", *TINY, "--backend", "onnx", "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
     assert "cannot write artifacts" in err and str(blocker / "out") in err
+
+
+def test_repq_int8_ranges_are_recorded_in_the_manifest(tmp_path, capsys):
+    import json
+
+    from deploy.cli import main
+
+    out = tmp_path / "out"
+    code = main(["lower", "vit_tiny", "--override", "depth=2", "--override", "branches=2", "--img-size", "32",
+                 "--override", "num_classes=10", "--backend", "onnx", "--quant", "int8", "--int8-ranges", "repq",
+                 "--keep-failed", "--out", str(out)])
+    assert code == 0
+    assert "RepQ-ViT" in capsys.readouterr().out
+    (manifest,) = out.glob("*.manifest.json")
+    record = json.loads(manifest.read_text())["quantization"]
+    assert record["calibrator"]["method"] == "RepQ-ViT scale reparameterization"
