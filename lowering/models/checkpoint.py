@@ -60,7 +60,7 @@ def _read_torch(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
+        if "Unsupported global" in str(exc):
             raise CheckpointError(
                 f"checkpoint {path} holds objects other than tensors, which are not loaded "
                 "for safety; save a plain state dict (torch.save(model.state_dict(), path)) "

@@ -30,9 +30,10 @@ def test_truncated_file(tmp_path, suffix):
         create("vit_tiny", checkpoint=path)
 
 
-def test_garbage_file(tmp_path):
+@pytest.mark.parametrize("garbage", [b"not a checkpoint", b"this is not a checkpoint at all" * 10])
+def test_garbage_file(tmp_path, garbage):
     path = tmp_path / "model.pth"
-    path.write_bytes(b"this is not a checkpoint at all" * 10)
+    path.write_bytes(garbage)
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         create("vit_tiny", checkpoint=path)
 
