@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from bench_runner.harness.python_agent import PythonAgentHarness
-from bench_runner.records import ArtifactInfo, file_sha256
+from bench_runner.records import ArtifactInfo
+from lowering.manifest import artifact_sha256
 from lowering.models import VisionTransformer
 
 EAGER_AGENT_SCRIPT = Path(__file__).with_name("eager_agent.py")
@@ -26,7 +27,7 @@ def save_eager(model: VisionTransformer, path: Path) -> ArtifactInfo:
     spec = model.spec
     return ArtifactInfo(
         path=path,
-        sha256=file_sha256(path),
+        sha256=artifact_sha256(path),
         size_bytes=path.stat().st_size,
         runtime=EAGER_RUNTIME,
         input_shape=(1, spec.in_chans, spec.img_size, spec.img_size),

@@ -6,7 +6,6 @@ An artifact's identity and provenance come from its sidecar manifest
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import platform
@@ -17,30 +16,16 @@ from typing import Any
 from bench_runner.harness.base import EnvironmentReading, Variant
 from bench_runner.stats import LatencyStats
 from lowering.errors import VitdeployError
+from lowering.manifest import RUNTIME_OF_BACKEND, artifact_sha256, artifact_size
+from lowering.manifest import manifest_path as lowering_manifest_path
 
-MANIFEST_SUFFIX = ".manifest.json"
 # An artifact's runtime by the manifest's backend; by the file format when no manifest says.
-RUNTIME_OF_BACKEND = {"executorch": "executorch", "onnx": "onnxruntime", "onnxruntime": "onnxruntime", "coreml": "coreml"}
 RUNTIME_OF_SUFFIX = {".pte": "executorch", ".onnx": "onnxruntime", ".mlpackage": "coreml", ".mlmodel": "coreml"}
-BACKEND_OF_RUNTIME = {"executorch": "executorch", "onnxruntime": "onnx", "coreml": "coreml"}
+BACKEND_OF_RUNTIME = {runtime: backend for backend, runtime in RUNTIME_OF_BACKEND.items()}
 
 
 class ArtifactError(VitdeployError):
     """An artifact cannot be benchmarked as given (missing, unknown format or input shape)."""
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a directory's relative paths and contents (a .mlpackage)."""
-    digest = hashlib.sha256()
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for item in files:
-        if path.is_dir():
-            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
-        with item.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _quant_name(quant: Any) -> str:
@@ -79,7 +64,7 @@ class ArtifactInfo:
         path = Path(path)
         if not path.exists():
             raise ArtifactError(f"artifact {path} does not exist")
-        manifest_path = path.with_name(path.name + MANIFEST_SUFFIX)
+        manifest_path = lowering_manifest_path(path)
         manifest: dict = {}
         if manifest_path.is_file():
             try:
@@ -99,10 +84,10 @@ class ArtifactInfo:
         shape = input_shape or manifest.get("input_shape")
         if not shape:
             raise ArtifactError(
-                f"the input shape of {path} is unknown: it has no manifest ({path.name}{MANIFEST_SUFFIX}) "
+                f"the input shape of {path} is unknown: it has no manifest ({lowering_manifest_path(path).name}) "
                 "saying it; pass it explicitly, e.g. --input-shape 1,3,224,224"
             )
-        sha256 = file_sha256(path)
+        sha256 = artifact_sha256(path)
         if manifest.get("sha256") and manifest["sha256"] != sha256:
             raise ArtifactError(
                 f"{path} changed since its manifest was written (sha256 {sha256[:12]} != {manifest['sha256'][:12]}); "
@@ -110,11 +95,10 @@ class ArtifactInfo:
             )
         model = manifest.get("model")
         model_name = model.get("name") if isinstance(model, dict) else model
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
         return cls(
             path=path,
             sha256=sha256,
-            size_bytes=size,
+            size_bytes=artifact_size(path),
             runtime=runtime,
             input_shape=tuple(int(d) for d in shape),
             input_dtype=input_dtype or manifest.get("input_dtype") or "float32",

@@ -34,6 +34,7 @@ EAGER_BACKEND = "pytorch"
 EVAL_BATCH = 64
 
 
+
 class EvaluationError(VitdeployError):
     """An artifact or model cannot be evaluated as asked."""
 

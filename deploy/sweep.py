@@ -10,7 +10,6 @@ the rest goes on.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -150,11 +149,12 @@ class _Sweep:
 
     def evaluate(self, artifacts: list[Path]) -> None:
         from deploy.evaluate import append_accuracy, evaluate_artifact
+        from lowering.manifest import read_manifest
         from lowering.runtime import RuntimeUnavailableError
 
         done = self.evaluated()
         for path in artifacts:
-            manifest = json.loads(Path(f"{path}.manifest.json").read_text())
+            manifest = read_manifest(path)
             if manifest["sha256"] in done:
                 continue
             try:
@@ -169,11 +169,15 @@ class _Sweep:
             self.log(f"eval {path.parent.name}/{path.name}: top-1 {100 * result.top1:.2f}% on {result.num_images} images")
 
     def evaluated(self) -> set[str]:
-        accuracy = self.config.results / "accuracy.jsonl"
+        """Artifacts whose deployed accuracy the results folder already holds."""
+        from deploy.evaluate import ACCURACY_FILE
+        from deploy.report_inputs import load_accuracy
+
+        accuracy = self.config.results / ACCURACY_FILE
         if not accuracy.is_file():
             return set()
-        rows = [json.loads(line) for line in accuracy.read_text().splitlines() if line.strip()]
-        return {row["artifact_sha256"] for row in rows if row.get("kind") == "deployed"}
+        rows = load_accuracy([accuracy])
+        return set(rows.loc[rows["kind"] == "deployed", "artifact_sha256"])
 
     def bench(self, device_name: str, artifacts: list[Path]) -> None:
         from bench_runner.devices import open_device

@@ -22,8 +22,9 @@ from typing import Protocol, Sequence, runtime_checkable
 
 from bench_runner.devices.base import Device
 from lowering.errors import VitdeployError
+from lowering.manifest import RUNTIME_OF_BACKEND
 
-RUNTIMES = ("executorch", "onnxruntime", "coreml")
+RUNTIMES = tuple(RUNTIME_OF_BACKEND.values())
 
 
 class HarnessError(VitdeployError):

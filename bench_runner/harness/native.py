@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from bench_runner.devices.base import CommandResult, Device, DeviceError
 from bench_runner.harness.base import EnvironmentReading, HarnessError, RawTiming, RunSettings, Variant
-from bench_runner.records import file_sha256
+from lowering.manifest import artifact_sha256
 
 # No process gets more timed runs than this, whatever `min_seconds` asks.
 MAX_RUNS_PER_PROCESS = 10000
@@ -132,7 +132,7 @@ class DeviceFiles:
 
 def binary_version(path: Path) -> str:
     """What identifies a user-built binary in a record: its sha256 (the tools print no version)."""
-    return f"sha256:{file_sha256(Path(path))[:16]}"
+    return f"sha256:{artifact_sha256(Path(path))[:16]}"
 
 
 class VariantFailed(Exception):

@@ -2,7 +2,8 @@ import hashlib
 
 import pytest
 
-from bench_runner.records import ArtifactError, ArtifactInfo, file_sha256
+from bench_runner.records import ArtifactError, ArtifactInfo
+from lowering.manifest import artifact_sha256
 from tests.bench_runner.tiny_artifacts import write_manifest, write_tiny_onnx
 
 
@@ -52,8 +53,8 @@ def test_directory_hash_covers_names_and_contents(tmp_path):
     package = tmp_path / "m.mlpackage"
     (package / "Data").mkdir(parents=True)
     (package / "Data" / "weights.bin").write_bytes(b"abc")
-    first = file_sha256(package)
+    first = artifact_sha256(package)
     (package / "Data" / "weights.bin").write_bytes(b"abd")
-    second = file_sha256(package)
+    second = artifact_sha256(package)
     (package / "Data" / "weights.bin").rename(package / "Data" / "other.bin")
-    assert len({first, second, file_sha256(package)}) == 3
+    assert len({first, second, artifact_sha256(package)}) == 3

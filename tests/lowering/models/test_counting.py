@@ -1,7 +1,5 @@
 """Parameter and MAC counts match the published figures."""
 
-import torch
-
 from lowering.models import VisionTransformer, count_macs, count_params, create, resolve_spec
 
 
