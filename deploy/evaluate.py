@@ -34,7 +34,6 @@ EAGER_BACKEND = "pytorch"
 EVAL_BATCH = 64
 
 
-
 class EvaluationError(VitdeployError):
     """An artifact or model cannot be evaluated as asked."""
 
