@@ -86,12 +86,31 @@ class _Sweep:
             except VitdeployError as exc:
                 self.fail("model", entry.label, exc)
                 continue
-            for target in targets:
-                try:
-                    artifacts.extend(self.lower(entry.label, model, source, target))
-                except VitdeployError as exc:
-                    self.fail("lower", f"{entry.label} {target}", exc)
+            for group in self.target_groups(targets):
+                artifacts.extend(self.lower_isolating_failures(entry.label, model, source, group))
         return artifacts
+
+    def target_groups(self, targets) -> list[tuple]:
+        """Targets lowered in one call, sharing the export work. With RepQ-ViT ranges the
+        calibrated targets lower a folded model, so they form a group of their own."""
+        from lowering.export.settings import CALIBRATED_MODES
+
+        if self.config.int8_ranges != "repq":
+            return [tuple(targets)]
+        calibrated = tuple(t for t in targets if t.quant in CALIBRATED_MODES)
+        plain = tuple(t for t in targets if t.quant not in CALIBRATED_MODES)
+        return [group for group in (plain, calibrated) if group]
+
+    def lower_isolating_failures(self, label, model, source, targets) -> list[Path]:
+        """Lower `targets` together; if that fails, again one by one (the ones built
+        come from the cache), so that only the failing cells are reported."""
+        try:
+            return self.lower(label, model, source, targets)
+        except VitdeployError as exc:
+            if len(targets) == 1:
+                self.fail("lower", f"{label} {targets[0]}", exc)
+                return []
+        return [path for target in targets for path in self.lower_isolating_failures(label, model, source, (target,))]
 
     def obtain(self, entry):
         """The model of one entry in training form, and its provenance for manifests."""
@@ -112,7 +131,7 @@ class _Sweep:
         torch.manual_seed(0)
         return create(entry.name, **entry.overrides), "random"
 
-    def lower(self, label, model, source, target) -> list[Path]:
+    def lower(self, label, model, source, targets) -> list[Path]:
         from lowering.data.calibration import calibration_set
         from lowering.export import CalibrationSet, LoweringSpec, lower_model
         from lowering.export.settings import CALIBRATED_MODES
@@ -120,13 +139,13 @@ class _Sweep:
         dataset = self.config.dataset
         calibration = CalibrationSet(*calibration_set(model.spec, dataset, self.config.calibration_images))
         calibrator = None
-        if self.config.int8_ranges == "repq" and target.quant in CALIBRATED_MODES:
+        if self.config.int8_ranges == "repq" and all(t.quant in CALIBRATED_MODES for t in targets):
             from lowering.quant.deployable import repq_int8
 
             deployable = repq_int8(model, calibration)
             model, calibrator = deployable.model, deployable.calibrator
         spec = LoweringSpec(
-            targets=(target,),
+            targets=tuple(targets),
             calibration=calibration,
             calibrator=calibrator,
             verification_images=self.verification_images(model.spec),
