@@ -23,13 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Libraries that report their own optional parts (torchao's CUDA kernels, torchvision
-# ops for the ONNX exporter) or deprecations: none of it concerns a vitdeploy user.
-QUIET_LOGGERS = ("torchao", "torch.onnx", "torch.utils._pytree", "torch._export", "coremltools")
+# ops for the ONNX exporter) or deprecations: none of it concerns a vitdeploy user. A
+# filter on the exact logger survives torch resetting its loggers' levels on import.
+QUIET_LOGGERS = (
+    "torchao",
+    "torch.onnx._internal.exporter._registration",
+    "torch.utils._pytree",
+    "coremltools",
+)
+
+
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
 
 
 def quiet_third_party_output() -> None:
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).addFilter(_errors_only)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
