@@ -17,16 +17,16 @@ from bench_runner.devices.qemu_setup import (
 
 ONE_LINE = """\
 # the main archive
-deb http://mirror.example/debian bookworm main contrib  # trailing comment
-deb-src http://mirror.example/debian bookworm main
+deb file:///srv/mirror/debian bookworm main contrib  # trailing comment
+deb-src file:///srv/mirror/debian bookworm main
 deb [arch=amd64,i386 signed-by=/usr/share/keyrings/vendor.gpg] https://vendor.example/apt stable main
 deb [ trusted=yes ] file:/srv/local-mirror ./
 """
 
 DEB822 = """\
 Types: deb deb-src
-# http://snapshot.example/archive/debian/20250520T000000Z
-URIs: http://mirror.example/debian
+# file:///srv/snapshot/archive/debian/20250520T000000Z
+URIs: file:///srv/mirror/debian
 Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
@@ -39,13 +39,13 @@ Architectures: amd64
 Signed-By: /usr/share/keyrings/nodesource.gpg
 
 Types: deb
-URIs: http://ports.example/debian
+URIs: file:///srv/ports/debian
 Suites: trixie
 Components: main
 Enabled: no
 
 Types: deb
-URIs: http://keyed.example/debian
+URIs: file:///srv/keyed/debian
 Suites: bookworm
 Components: main
 Signed-By:
@@ -61,7 +61,7 @@ def test_one_line_entries_keep_uri_suite_components_and_map_options():
     assert [s.types for s in sources] == [("deb",), ("deb-src",), ("deb",), ("deb",)]
     main = sources[0]
     assert (main.uris, main.suites, main.components) == (
-        ("http://mirror.example/debian",), ("bookworm",), ("main", "contrib"))
+        ("file:///srv/mirror/debian",), ("bookworm",), ("main", "contrib"))
     vendor = sources[2]
     assert vendor.option("architectures") == "amd64 i386"
     assert vendor.option("Signed-By") == "/usr/share/keyrings/vendor.gpg"
@@ -71,7 +71,7 @@ def test_one_line_entries_keep_uri_suite_components_and_map_options():
 
 def test_one_line_entry_without_suite_is_an_error_naming_the_line():
     with pytest.raises(QemuSetupError, match=r"sources.list:2"):
-        parse_one_line_sources("deb http://a.example/debian bookworm main\ndeb http://b.example/debian\n")
+        parse_one_line_sources("deb file:///srv/a/debian bookworm main\ndeb file:///srv/b/debian\n")
 
 
 def test_deb822_stanzas_skip_comments_and_keep_multiline_values():
@@ -95,9 +95,9 @@ def test_private_sources_keep_binary_entries_usable_for_arm64():
     kept = private_sources(sources, ["arm64", "amd64"])
     uris = [s.uris[0] for s in kept]
     # deb-src dropped, disabled dropped, arch-limited entries narrowed to what is wanted.
-    assert "http://ports.example/debian" not in uris
+    assert "file:///srv/ports/debian" not in uris
     assert all(s.types == ("deb",) for s in kept)
-    assert uris.count("http://mirror.example/debian") == 2
+    assert uris.count("file:///srv/mirror/debian") == 2
     node = next(s for s in kept if s.uris[0] == "https://vendor.example/node")
     assert node.option("Architectures") == "amd64"
     vendor = next(s for s in kept if s.uris[0] == "https://vendor.example/apt")
@@ -106,8 +106,8 @@ def test_private_sources_keep_binary_entries_usable_for_arm64():
 
 
 def test_private_sources_drop_entries_limited_to_other_architectures():
-    only_amd64 = AptSource(("deb",), ("http://a.example/",), ("stable",), ("main",), (("Architectures", "amd64"),))
-    open_entry = AptSource(("deb",), ("http://b.example/",), ("stable",), ("main",))
+    only_amd64 = AptSource(("deb",), ("file:///srv/a/",), ("stable",), ("main",), (("Architectures", "amd64"),))
+    open_entry = AptSource(("deb",), ("file:///srv/b/",), ("stable",), ("main",))
     assert private_sources([only_amd64, open_entry], ["arm64"]) == [open_entry]
 
 
@@ -117,16 +117,16 @@ def test_rendered_deb822_parses_back_to_the_same_entries():
 
 
 def test_read_system_sources_reads_list_and_sources_files_only(tmp_path: Path):
-    (tmp_path / "sources.list").write_text("deb http://mirror.example/debian bookworm main\n")
+    (tmp_path / "sources.list").write_text("deb file:///srv/mirror/debian bookworm main\n")
     parts = tmp_path / "sources.list.d"
     parts.mkdir()
     (parts / "debian.sources").write_text(DEB822)
-    (parts / "extra.list").write_text("deb http://extra.example/debian bookworm main\n")
-    (parts / "vendor.list.disabled-by-admin").write_text("deb http://ignored.example/ stable main\n")
+    (parts / "extra.list").write_text("deb file:///srv/extra/debian bookworm main\n")
+    (parts / "vendor.list.disabled-by-admin").write_text("deb file:///srv/ignored/ stable main\n")
     uris = [s.uris[0] for s in read_system_sources(tmp_path)]
-    assert uris[0] == "http://mirror.example/debian"
-    assert "http://extra.example/debian" in uris and "http://keyed.example/debian" in uris
-    assert "http://ignored.example/" not in uris
+    assert uris[0] == "file:///srv/mirror/debian"
+    assert "file:///srv/extra/debian" in uris and "file:///srv/keyed/debian" in uris
+    assert "file:///srv/ignored/" not in uris
     assert len(uris) == 6
 
 
