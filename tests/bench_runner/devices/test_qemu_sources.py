@@ -19,7 +19,7 @@ ONE_LINE = """\
 # the main archive
 deb file:///srv/mirror/debian bookworm main contrib  # trailing comment
 deb-src file:///srv/mirror/debian bookworm main
-deb [arch=amd64,i386 signed-by=/usr/share/keyrings/vendor.gpg] https://vendor.example/apt stable main
+deb [arch=amd64,i386 signed-by=/usr/share/keyrings/vendor.gpg] file:///srv/vendor/apt stable main
 deb [ trusted=yes ] file:/srv/local-mirror ./
 """
 
@@ -32,7 +32,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
-URIs: https://vendor.example/node
+URIs: file:///srv/vendor/node
 Suites: nodistro
 Components: main
 Architectures: amd64
@@ -98,9 +98,9 @@ def test_private_sources_keep_binary_entries_usable_for_arm64():
     assert "file:///srv/ports/debian" not in uris
     assert all(s.types == ("deb",) for s in kept)
     assert uris.count("file:///srv/mirror/debian") == 2
-    node = next(s for s in kept if s.uris[0] == "https://vendor.example/node")
+    node = next(s for s in kept if s.uris[0] == "file:///srv/vendor/node")
     assert node.option("Architectures") == "amd64"
-    vendor = next(s for s in kept if s.uris[0] == "https://vendor.example/apt")
+    vendor = next(s for s in kept if s.uris[0] == "file:///srv/vendor/apt")
     assert vendor.option("Architectures") == "amd64"
     assert not any(s.option("Enabled") for s in kept)
 
