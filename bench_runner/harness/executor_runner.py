@@ -25,19 +25,15 @@ with -DEXECUTORCH_ENABLE_LOGGING=ON (Release builds leave the log out by default
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
-from typing import Sequence
 
 from bench_runner.devices.base import Device
-from bench_runner.harness.base import HarnessError, RawTiming, RunSettings, Variant
+from bench_runner.harness.base import HarnessError, RunSettings, Variant
 from bench_runner.harness.native import (
     Deadline,
-    DeviceFiles,
     ProcessTiming,
+    PushedBinaryHarness,
     VariantFailed,
-    binary_version,
     killed_by_signal,
-    measure_each,
     require_executable,
     with_cpu_mask,
 )
@@ -64,7 +60,7 @@ def logcat_after(marker: str, logcat: str) -> str:
     return "\n".join(lines[starts[-1] + 1 :]) if starts else ""
 
 
-class ExecutorRunnerHarness:
+class ExecutorRunnerHarness(PushedBinaryHarness):
     """Runs .pte artifacts with a user-built executor_runner pushed to the device.
 
     One measure call measures its variants one after another (the protocol interleaves
@@ -73,13 +69,6 @@ class ExecutorRunnerHarness:
 
     name = HARNESS_NAME
     runtimes = frozenset({"executorch"})
-    interleaves = False
-
-    def __init__(self, binary: Path) -> None:
-        self.binary = Path(binary)
-        self._files = DeviceFiles()
-        self._remote_binary: str | None = None
-        self._versions: dict[str, str] = {}
 
     @classmethod
     def from_profile(cls, profile) -> ExecutorRunnerHarness:
@@ -90,18 +79,6 @@ class ExecutorRunnerHarness:
                 "-DEXECUTORCH_ENABLE_LOGGING=ON) and set [harness] executor_runner = PATH in the profile"
             )
         return cls(profile.harness.executor_runner)
-
-    def prepare(self, device: Device) -> None:
-        if not self.binary.is_file():
-            raise HarnessError(f"executor_runner binary {self.binary} does not exist; check the device profile")
-        self._files.reset()
-        self._remote_binary = self._files.push(device, self.binary, executable=True)
-        self._versions = {"executor_runner": binary_version(self.binary)}
-
-    def measure(self, device: Device, variants: Sequence[Variant], settings: RunSettings) -> list[RawTiming]:
-        if self._remote_binary is None:
-            self.prepare(device)
-        return measure_each(self.name, device, variants, settings, self._versions, self._run_process)
 
     def _run_process(
         self, device: Device, variant: Variant, settings: RunSettings, timed_runs: int, deadline: Deadline

@@ -210,3 +210,33 @@ def measure_each(
             )
         )
     return timings
+
+
+class PushedBinaryHarness:
+    """A harness that pushes one user-built binary to the device and runs it once per
+    measurement. Subclasses set `name` and `runtimes`, implement `_run_process` (see
+    `measure_each`), and push anything else the binary needs in `_push_more`."""
+
+    interleaves = False
+
+    def __init__(self, binary: Path) -> None:
+        self.binary = Path(binary)
+        self._files = DeviceFiles()
+        self._remote_binary: str | None = None
+        self._versions: dict[str, str] = {}
+
+    def prepare(self, device: Device) -> None:
+        if not self.binary.is_file():
+            raise HarnessError(f"{self.name} binary {self.binary} does not exist; check the device profile")
+        self._files.reset()
+        self._remote_binary = self._files.push(device, self.binary, executable=True)
+        self._push_more(device)
+        self._versions = {self.name: binary_version(self.binary)}
+
+    def _push_more(self, device: Device) -> None:
+        """Push what the binary needs besides itself (nothing by default)."""
+
+    def measure(self, device: Device, variants: Sequence[Variant], settings: RunSettings) -> list[RawTiming]:
+        if self._remote_binary is None:
+            self.prepare(device)
+        return measure_each(self.name, device, variants, settings, self._versions, self._run_process)

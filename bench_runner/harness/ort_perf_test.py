@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Sequence
 
 from bench_runner.devices.base import Device
-from bench_runner.harness.base import HarnessError, RawTiming, RunSettings, Variant
+from bench_runner.harness.base import HarnessError, RunSettings, Variant
 from bench_runner.harness.native import (
     Deadline,
-    DeviceFiles,
     ProcessTiming,
+    PushedBinaryHarness,
     VariantFailed,
-    binary_version,
     killed_by_signal,
-    measure_each,
     require_executable,
     with_cpu_mask,
 )
@@ -60,7 +58,7 @@ def perf_test_argv(
     return (["env", f"LD_LIBRARY_PATH={library_dir}"] if library_dir else []) + argv
 
 
-class OrtPerfTestHarness:
+class OrtPerfTestHarness(PushedBinaryHarness):
     """Runs .onnx / .ort artifacts with a user-built onnxruntime_perf_test pushed to the device.
 
     `shared_libraries` (such as libonnxruntime.so, when the tool is linked against it)
@@ -70,15 +68,11 @@ class OrtPerfTestHarness:
 
     name = HARNESS_NAME
     runtimes = frozenset({"onnxruntime"})
-    interleaves = False
 
     def __init__(self, binary: Path, shared_libraries: Sequence[Path] = ()) -> None:
-        self.binary = Path(binary)
+        super().__init__(binary)
         self.shared_libraries = tuple(Path(p) for p in shared_libraries)
-        self._files = DeviceFiles()
-        self._remote_binary: str | None = None
         self._library_dir: str | None = None
-        self._versions: dict[str, str] = {}
 
     @classmethod
     def from_profile(cls, profile) -> OrtPerfTestHarness:
@@ -91,23 +85,14 @@ class OrtPerfTestHarness:
             )
         return cls(binary, sorted(Path(binary).parent.glob("libonnxruntime*.so")))
 
-    def prepare(self, device: Device) -> None:
-        if not self.binary.is_file():
-            raise HarnessError(f"onnxruntime_perf_test binary {self.binary} does not exist; check the device profile")
-        self._files.reset()
-        self._remote_binary = self._files.push(device, self.binary, executable=True)
+    def _push_more(self, device: Device) -> None:
+        """The shared libraries, into `lib/` beside the binary."""
         self._library_dir = None
         if self.shared_libraries:
             self._library_dir = posixpath.join(device.workdir, "lib")
             device.run(["mkdir", "-p", self._library_dir], timeout=30)
             for library in self.shared_libraries:
                 device.push(library, posixpath.join(self._library_dir, library.name))
-        self._versions = {"onnxruntime_perf_test": binary_version(self.binary)}
-
-    def measure(self, device: Device, variants: Sequence[Variant], settings: RunSettings) -> list[RawTiming]:
-        if self._remote_binary is None:
-            self.prepare(device)
-        return measure_each(self.name, device, variants, settings, self._versions, self._run_process)
 
     def _run_process(
         self, device: Device, variant: Variant, settings: RunSettings, timed_runs: int, deadline: Deadline
