@@ -1,13 +1,17 @@
 """Debian's `adb` client against the loopback adbd, so the loopback is not an echo of adb-shell.
 
 The client starts its own adb server on a free 127.0.0.1 port with HOME in a temp folder
-(its key pair lives in $HOME/.android); the server is killed after each test.
+(its key pair lives in $HOME/.android); the server is killed after each test. The server's
+port lies below the kernel's ephemeral range, so the loopback adbd (which binds port 0)
+can never be handed the same port: an adb client that finds an adbd where it expects its
+server waits forever for a reply.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -45,14 +49,26 @@ class DebianAdb:
         )
 
 
+def _free_port_below_ephemeral_range() -> int:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    candidates = list(range(10_000, low))
+    random.shuffle(candidates)
+    for port in candidates:
+        try:
+            with socket.create_server(("127.0.0.1", port)):
+                return port
+        except OSError:
+            continue
+    raise RuntimeError(f"no free 127.0.0.1 port between 10000 and {low}")
+
+
 @pytest.fixture
 def debian_adb(tmp_path: Path) -> Iterator[DebianAdb]:
     if shutil.which("adb") is None:
         pytest.skip("Debian's adb client is not installed (apt-get install adb; .ci/run installs it)")
     home = tmp_path / "home"
     home.mkdir()
-    with socket.create_server(("127.0.0.1", 0)) as placeholder:
-        server_port = placeholder.getsockname()[1]
+    server_port = _free_port_below_ephemeral_range()
     environment = {key: value for key, value in os.environ.items() if key not in _ADB_ENVIRONMENT_KNOBS}
     environment.update(HOME=str(home), TMPDIR=str(tmp_path), ANDROID_ADB_SERVER_PORT=str(server_port))
     adb = DebianAdb(home, environment)
