@@ -30,7 +30,13 @@ from bench_runner.harness.base import (
     merge_rounds,
 )
 from bench_runner.records import ArtifactInfo, BenchRecord, toolchain_versions
-from bench_runner.stats import LatencyStats, check_stability
+from bench_runner.stats import (
+    LatencyStats,
+    check_round_means,
+    check_stability,
+    cpu_pressure,
+    cpu_pressure_note,
+)
 from bench_runner.store import ResultsStore
 from lowering.errors import VitdeployError
 
@@ -50,8 +56,10 @@ class MeasurementSettings:
     is the thread sweep; `cpu_mask` a hexadecimal affinity mask ("f0" = cores 4-7).
     `cooldown_seconds` is the idle time between configurations; `repetitions` repeats
     the whole sweep. A record is flagged unstable when its coefficient of variation
-    exceeds `max_cv` or its per-round medians spread more than `max_drift` of the
-    overall median. `timeout_seconds` bounds one harness call.
+    exceeds `max_cv`, its per-round medians spread more than `max_drift` of the
+    overall median, or in some round runnable tasks waited for a CPU more than
+    `max_cpu_pressure` of the time (Linux's CPU pressure, where the device exposes it).
+    `timeout_seconds` bounds one harness call.
     """
 
     threads: tuple[int, ...] = (1,)
@@ -66,6 +74,7 @@ class MeasurementSettings:
     timeout_seconds: float = 600.0
     max_cv: float = 0.10
     max_drift: float = 0.05
+    max_cpu_pressure: float = 0.10
 
     def __post_init__(self) -> None:
         threads = tuple(self.threads)
@@ -83,7 +92,7 @@ class MeasurementSettings:
         for name in ("min_seconds", "cooldown_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("timeout_seconds", "max_cv", "max_drift"):
+        for name in ("timeout_seconds", "max_cv", "max_drift", "max_cpu_pressure"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be > 0, got {getattr(self, name)!r}")
 
@@ -320,6 +329,38 @@ class _Sweep:
         return [RawTiming(variant_id=v.id, harness=self.harness.name, error=reason) for v in variants]
 
 
+AGGREGATE_NOTE = "statistics from the tool's aggregate, not from raw samples: no percentiles, no confidence interval"
+
+
+def aggregate_problems(stability_note: str) -> str:
+    """The problems an aggregate record's stability note names, without the AGGREGATE_NOTE it starts with."""
+    return stability_note.removeprefix(AGGREGATE_NOTE).removeprefix("; ")
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """Whether to trust a measurement: `stable` (None = cannot be judged), why, and the rounds' medians."""
+
+    stable: bool | None
+    note: str
+    round_medians_ms: tuple[float, ...] = ()
+
+
+def _judge(timing: RawTiming, stats: LatencyStats | None, settings: MeasurementSettings) -> _Judgement:
+    """Judge a measured timing: raw samples (with `stats`) by CV, drift and CPU pressure; a
+    tool's aggregate by the drift of its rounds' means and CPU pressure, which can show a
+    problem (stable False) but never that it is stable (None)."""
+    pressure = cpu_pressure_note(cpu_pressure(timing.environment), settings.max_cpu_pressure)
+    if stats is not None:
+        stability = check_stability(timing.samples_ms, timing.round_index, stats, settings.max_cv, settings.max_drift)
+        notes = [note for note in (stability.note, pressure) if note]
+        return _Judgement(stability.stable and not pressure, "; ".join(notes), stability.round_medians_ms)
+    aggregate = timing.aggregate
+    drift = check_round_means(aggregate.round_means_ms, aggregate.mean_ms, settings.max_drift)
+    problems = [note for note in (drift, pressure) if note]
+    return _Judgement(False if problems else None, "; ".join([AGGREGATE_NOTE, *problems]))
+
+
 def _record(
     artifact: ArtifactInfo,
     timing: RawTiming,
@@ -331,13 +372,11 @@ def _record(
     threads: int,
     repetition: int,
 ) -> BenchRecord:
-    measured = timing.ok and bool(timing.samples_ms)
-    stats = LatencyStats.from_samples(timing.samples_ms, seed=settings.seed) if measured else None
-    stability = (
-        check_stability(timing.samples_ms, timing.round_index, stats, settings.max_cv, settings.max_drift)
-        if stats is not None
-        else None
-    )
+    sampled = timing.ok and bool(timing.samples_ms)
+    aggregated = timing.ok and timing.aggregate is not None
+    measured = sampled or aggregated
+    stats = LatencyStats.from_samples(timing.samples_ms, seed=settings.seed) if sampled else None
+    judgement = _judge(timing, stats, settings) if measured else _Judgement(None, "")
     return BenchRecord(
         key=key,
         run_id=run_id,
@@ -371,15 +410,16 @@ def _record(
         repetition=repetition,
         seed=settings.seed,
         stats=stats,
-        stable=stability.stable if stability else None,
-        stability_note=stability.note if stability else "",
-        round_medians_ms=stability.round_medians_ms if stability else (),
+        stable=judgement.stable,
+        stability_note=judgement.note,
+        round_medians_ms=judgement.round_medians_ms,
         load_ms=timing.load_ms,
         first_inference_ms=timing.first_inference_ms,
         peak_rss_kb=timing.peak_rss_kb,
         memory_kb=timing.memory_kb,
         output_checksum=timing.output_checksum,
         environment=timing.environment,
-        samples_ms=timing.samples_ms if measured else (),
-        round_index=timing.round_index if measured else (),
+        samples_ms=timing.samples_ms if sampled else (),
+        round_index=timing.round_index if sampled else (),
+        aggregate=timing.aggregate if aggregated else None,
     )

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from bench_runner.harness.base import EnvironmentReading, Variant
+from bench_runner.harness.base import EnvironmentReading, ToolAggregate, Variant
 from bench_runner.stats import LatencyStats
 from lowering.errors import VitdeployError
 from lowering.manifest import RUNTIME_OF_BACKEND, artifact_sha256, artifact_size
@@ -137,6 +137,11 @@ class BenchRecord:
     configuration; `toolchain` merges the measuring side's and the device runtimes'
     versions. Times are milliseconds, memory kilobytes. `emulated` records must never
     be presented as a real device's latency.
+
+    An "ok" record has either raw samples and `stats`, or, from a tool that prints no
+    per-run times, an `aggregate` and no `stats`: such a record has no percentiles and
+    no interval, must never be ranked with or shown as p50s, and its `stable` is None
+    (not assessable) unless a check found a problem (then False).
     """
 
     key: str
@@ -186,6 +191,7 @@ class BenchRecord:
     environment: tuple[EnvironmentReading, ...]
     samples_ms: tuple[float, ...]
     round_index: tuple[int, ...]
+    aggregate: ToolAggregate | None = None
 
     @property
     def ok(self) -> bool:
@@ -199,6 +205,8 @@ class BenchRecord:
             if f.name == "stats":
                 stats = asdict(value) if value is not None else dict.fromkeys(STATS_COLUMNS)
                 row.update(stats)
+            elif f.name == "aggregate":
+                row[f.name] = json.dumps(value.to_dict(), sort_keys=True) if value is not None else None
             elif f.name in JSON_COLUMNS:
                 encoded = [r.to_dict() for r in value] if f.name == "environment" else value
                 row[f.name] = json.dumps(encoded, sort_keys=True)
@@ -210,7 +218,7 @@ class BenchRecord:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> BenchRecord:
-        """Inverse of to_row."""
+        """Inverse of to_row; a row without an aggregate (None, "", "null" or "{}") has none."""
         values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "stats":
@@ -218,6 +226,9 @@ class BenchRecord:
                 values["stats"] = LatencyStats(**stats) if stats["n"] is not None else None
             elif f.name == "environment":
                 values[f.name] = tuple(EnvironmentReading.from_dict(r) for r in json.loads(row[f.name]))
+            elif f.name == "aggregate":
+                stored = json.loads(row.get(f.name) or "null")
+                values[f.name] = ToolAggregate.from_dict(stored) if stored else None
             elif f.name in JSON_COLUMNS:
                 values[f.name] = json.loads(row[f.name])
             elif f.name in TUPLE_COLUMNS:

@@ -1,11 +1,20 @@
-"""Latency statistics from raw samples, and the checks that say whether to trust them."""
+"""Latency statistics from raw samples, and the checks that say whether to trust them.
+
+The checks: the coefficient of variation and the drift between rounds of raw samples
+(`check_stability`), the drift between the rounds' means of a tool's aggregate
+(`check_round_means`), and the share of each round's time in which runnable tasks
+waited for a CPU (`cpu_pressure`, `cpu_pressure_note`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bench_runner.harness.base import EnvironmentReading
 
 BOOTSTRAP_RESAMPLES = 2000
 TRIM_FRACTION = 0.10
@@ -115,10 +124,98 @@ def check_stability(
     samples = np.asarray(samples_ms, dtype=np.float64)
     rounds = np.asarray(round_index)
     medians = tuple(float(np.median(samples[rounds == r])) for r in np.unique(rounds))
-    drift = (max(medians) - min(medians)) / stats.p50_ms if stats.p50_ms > 0 else 0.0
+    drift = round_drift(medians, stats.p50_ms)
     problems = []
     if stats.cv > max_cv:
         problems.append(f"CV {stats.cv:.1%} over {max_cv:.0%}")
     if drift > max_drift:
         problems.append(f"drift between rounds {drift:.1%} over {max_drift:.0%}")
     return Stability(round_medians_ms=medians, drift=float(drift), stable=not problems, note="; ".join(problems))
+
+
+def round_drift(round_values: Sequence[float], center: float) -> float:
+    """The spread (max - min) of per-round values relative to `center` (0 when `center` is 0)."""
+    return (max(round_values) - min(round_values)) / center if center > 0 else 0.0
+
+
+def check_round_means(round_means_ms: Sequence[float], mean_ms: float, max_drift: float) -> str:
+    """"" when the rounds' means of a tool's aggregate spread within `max_drift` of their mean, else a note."""
+    drift = round_drift(round_means_ms, mean_ms)
+    return f"drift between the rounds' means {drift:.1%} over {max_drift:.0%}" if drift > max_drift else ""
+
+
+@dataclass(frozen=True)
+class CpuPressure:
+    """The share of each round's wall time in which at least one runnable task waited for a CPU.
+
+    From Linux's pressure stall information read before and after each round:
+    `round_shares[i]` belongs to round `rounds[i]`; `overall` sets all the waiting
+    against all the rounds' time together.
+    """
+
+    rounds: tuple[int, ...]
+    round_shares: tuple[float, ...]
+    overall: float
+
+    @property
+    def worst(self) -> float:
+        return max(self.round_shares)
+
+    @property
+    def worst_round(self) -> int:
+        return self.rounds[self.round_shares.index(self.worst)]
+
+
+def cpu_pressure(readings: Sequence[EnvironmentReading]) -> CpuPressure | None:
+    """The CPU pressure of each round that has a "before" and an "after" reading with the counter.
+
+    A round's span runs from its earliest "before" to its latest "after" reading; its
+    share is the growth of `cpu_pressure_total_us` over the growth of `clock_us`,
+    clamped to 0..1 (a clock with 10 ms steps can overshoot slightly). None when no
+    round can be measured (the device has no pressure counter).
+    """
+    spans: dict[int, dict[str, EnvironmentReading]] = {}
+    for reading in readings:
+        if reading.cpu_pressure_total_us is None or reading.clock_us is None:
+            continue
+        span = spans.setdefault(reading.round, {})
+        known = span.get(reading.when)
+        if (
+            known is None
+            or (reading.when == "before" and reading.clock_us < known.clock_us)
+            or (reading.when == "after" and reading.clock_us > known.clock_us)
+        ):
+            span[reading.when] = reading
+    rounds, waited, walls = [], [], []
+    for round_number in sorted(spans):
+        span = spans[round_number]
+        if "before" not in span or "after" not in span:
+            continue
+        wall = span["after"].clock_us - span["before"].clock_us
+        if wall <= 0:
+            continue
+        rounds.append(round_number)
+        waited.append(min(max(span["after"].cpu_pressure_total_us - span["before"].cpu_pressure_total_us, 0), wall))
+        walls.append(wall)
+    if not rounds:
+        return None
+    return CpuPressure(
+        rounds=tuple(rounds),
+        round_shares=tuple(w / t for w, t in zip(waited, walls)),
+        overall=sum(waited) / sum(walls),
+    )
+
+
+def cpu_pressure_note(pressure: CpuPressure | None, limit: float) -> str:
+    """"" when no round's CPU pressure exceeds `limit` (or it is unknown), else a note saying how much."""
+    if pressure is None or pressure.worst <= limit:
+        return ""
+    where = (
+        f" in round {pressure.worst_round + 1} ({pressure.overall:.0%} over all {len(pressure.rounds)} rounds)"
+        if len(pressure.rounds) > 1
+        else ""
+    )
+    return (
+        f"CPU pressure {pressure.worst:.0%} of the time{where}, over {limit:.0%}: "
+        "other work competed for the CPU"
+    )

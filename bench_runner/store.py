@@ -2,9 +2,12 @@
 
 Each append writes a new part file under a hidden temporary name, flushes it to disk and
 renames it into place, so a reader sees a part completely or not at all and an
-interrupted run never damages earlier results. Every part has the same schema, so the
-directory reads as one table (`pandas.read_parquet(store.root)` works; hidden temporary
-files are skipped). `completed_keys` lets a resumed sweep skip what is already measured.
+interrupted run never damages earlier results. Every part is written with SCHEMA, so
+the directory reads as one table (`pandas.read_parquet(store.root, schema=SCHEMA)`;
+hidden temporary files are skipped). Parts written before the `aggregate` column
+existed lack it: `load` and a read with `schema=SCHEMA` give it as empty there, while
+a read without the schema may take an old part's columns for all. `completed_keys`
+lets a resumed sweep skip what is already measured.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ SCHEMA = pa.schema(
         ("load_ms", _FLOAT), ("first_inference_ms", _FLOAT), ("peak_rss_kb", _INT), ("memory_kb", _INT),
         ("output_checksum", _FLOAT), ("environment", _TEXT),
         ("samples_ms", pa.list_(_FLOAT)), ("round_index", pa.list_(_INT)),
+        ("aggregate", _TEXT),
     ]
 )
 
@@ -87,7 +91,7 @@ class ResultsStore:
         """Every stored record, in the order they were appended."""
         records = []
         for part in self.parts():
-            records.extend(BenchRecord.from_row(row) for row in pq.read_table(part, schema=SCHEMA).to_pylist())
+            records.extend(BenchRecord.from_row(row) for row in _read_part(part).to_pylist())
         return records
 
     def completed_keys(self) -> set[str]:
@@ -111,6 +115,15 @@ class ResultsStore:
                 writer.writerow({k: (json.dumps(v) if isinstance(v, list) else v) for k, v in row.items()})
         os.replace(temporary, path)
         return path
+
+
+def _read_part(part: Path) -> pa.Table:
+    """A part file as a SCHEMA table; columns an older part lacks are filled with nulls."""
+    table = pq.read_table(part)
+    for column in SCHEMA:
+        if column.name not in table.column_names:
+            table = table.append_column(column, pa.nulls(len(table), column.type))
+    return table.select(SCHEMA.names).cast(SCHEMA)
 
 
 def _fsync_directory(directory: Path) -> None:

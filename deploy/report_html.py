@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from deploy.report_aggregates import AggregateTable, aggregate_cells
 from deploy.report_tables import EMULATED_CAVEAT, DeviceTable, table_cells
 
 _CSS = """
@@ -23,10 +24,22 @@ img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 _TEXT_COLUMNS = ("model", "quant", "backend", "harness", "Pareto")
 _ROW_CLASS = {"yes": "front", "tie": "front", "no": "dominated"}
+_EMULATED_BANNER = (
+    f'<p class="emulated">Emulated CPU: {escape(EMULATED_CAVEAT)}. Compare rows with each other, not with phones.</p>'
+)
 
 
-def html_page(title: str, preamble: Sequence[str], tables: Sequence[DeviceTable], plots: Mapping[str, Path]) -> str:
-    """The whole report as one HTML document; `plots` maps a table's slug to its SVG file."""
+def html_page(
+    title: str,
+    preamble: Sequence[str],
+    tables: Sequence[DeviceTable],
+    plots: Mapping[str, Path],
+    aggregate_tables: Sequence[AggregateTable] = (),
+) -> str:
+    """The whole report as one HTML document; `plots` maps a table's slug to its SVG file.
+
+    The tool-aggregate tables follow the device tables, each in its own section.
+    """
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -36,26 +49,20 @@ def html_page(title: str, preamble: Sequence[str], tables: Sequence[DeviceTable]
     parts += [f"<p>{escape(line)}</p>" for line in preamble]
     for table in tables:
         parts.append(_section(table, plots.get(table.slug)))
+    for table in aggregate_tables:
+        parts.append(_aggregate_section(table))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
 def _section(table: DeviceTable, plot: Path | None) -> str:
     headers, cells = table_cells(table)
-    text_columns = {i for i, header in enumerate(headers) if header in _TEXT_COLUMNS}
     lines = [f'<section id="{escape(table.slug)}">', f"<h2>{escape(table.title)}</h2>"]
     if table.emulated:
-        lines.append(f'<p class="emulated">Emulated CPU: {escape(EMULATED_CAVEAT)}. Compare rows with each other, '
-                     "not with phones.</p>")
-    lines.append("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>")
-    for pareto, line in zip(table.rows["pareto"], cells):
-        row_class = _ROW_CLASS.get(pareto, "")
-        lines.append(f'<tr class="{row_class}">' + "".join(
-            f'<td class="text">{escape(cell)}</td>' if i in text_columns else f"<td>{escape(cell)}</td>"
-            for i, cell in enumerate(line)) + "</tr>")
-    lines.append("</tbody></table>")
+        lines.append(_EMULATED_BANNER)
+    lines.append(_table(headers, cells, [_ROW_CLASS.get(pareto, "") for pareto in table.rows["pareto"]]))
     if table.notes:
-        lines.append('<ul class="notes">' + "".join(f"<li>{escape(note)}</li>" for note in table.notes) + "</ul>")
+        lines.append(_notes(table.notes))
     if plot is not None:
         data = base64.b64encode(Path(plot).read_bytes()).decode("ascii")
         lines.append(f'<img class="plot" alt="{escape(table.title)}: top-1 against p50 latency" '
@@ -64,3 +71,28 @@ def _section(table: DeviceTable, plot: Path | None) -> str:
         f"<li><b>{escape(what)}</b>: {escape(value)}</li>" for what, value in table.provenance) + "</ul>")
     lines.append("</section>")
     return "\n".join(lines)
+
+
+def _aggregate_section(table: AggregateTable) -> str:
+    headers, cells = aggregate_cells(table)
+    lines = [f'<section id="{escape(table.slug)}">', f"<h2>{escape(table.title)}</h2>"]
+    if table.emulated:
+        lines.append(_EMULATED_BANNER)
+    lines += [_table(headers, cells, [""] * len(cells)), _notes(table.notes), "</section>"]
+    return "\n".join(lines)
+
+
+
+def _table(headers: Sequence[str], cells: Sequence[Sequence[str]], row_classes: Sequence[str]) -> str:
+    text_columns = {i for i, header in enumerate(headers) if header in _TEXT_COLUMNS}
+    lines = ["<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>"]
+    for row_class, line in zip(row_classes, cells):
+        lines.append(f'<tr class="{row_class}">' + "".join(
+            f'<td class="text">{escape(cell)}</td>' if i in text_columns else f"<td>{escape(cell)}</td>"
+            for i, cell in enumerate(line)) + "</tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _notes(notes: Sequence[str]) -> str:
+    return '<ul class="notes">' + "".join(f"<li>{escape(note)}</li>" for note in notes) + "</ul>"

@@ -3,6 +3,8 @@
 Repetitions of the same measurement are pooled: their raw samples are concatenated and
 every statistic (p50, its 95% bootstrap interval, p90, ...) is recomputed from the pool
 with `LatencyStats.from_samples`; each repetition's own median is kept alongside.
+Records that carry only a tool's aggregate have no raw samples and make no row here
+(deploy/report_aggregates.py shows them).
 Model facts (params, MACs, resolution, verification) come from the artifact's manifest
 as the BenchRecord carries it.
 """
@@ -24,7 +26,7 @@ _SPEC_PRIORITY = ("depth", "branches", "embed_dim", "img_size", "patch_size", "n
 
 
 def pool_repetitions(latency: pd.DataFrame) -> pd.DataFrame:
-    """One row per successful artifact x device x threads x harness, repetitions pooled.
+    """One row per successful artifact x device x threads x harness with raw samples, repetitions pooled.
 
     Columns: the record fields that identify the measurement, `samples_ms` (the pool, in
     run and repetition order), `records` (per record: key, repetition, samples,
@@ -32,7 +34,7 @@ def pool_repetitions(latency: pd.DataFrame) -> pd.DataFrame:
     (`n`, `p50_ms`, `ci95_low_ms`, `ci95_high_ms`, `p90_ms`, ...), `stable` (all
     repetitions stable) and `stability_note`.
     """
-    ok = latency[latency["status"] == "ok"]
+    ok = latency[(latency["status"] == "ok") & latency["aggregate"].isna()]
     rows = []
     for _, group in ok.groupby(ROW_KEY, sort=True):
         group = group.sort_values(["timestamp", "run_id", "repetition"])

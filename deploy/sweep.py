@@ -261,8 +261,7 @@ class _Sweep:
         except VitdeployError as exc:
             self.fail("report", str(self.config.results), exc)
             return None, {}
-        devices = dict.fromkeys(table.device_name for table in report.tables)
-        return files.markdown.parent, {device: markdown_for_device(report, device) for device in devices}
+        return files.markdown.parent, {device: markdown_for_device(report, device) for device in report.devices}
 
 
 def _describe(overrides: dict) -> str:

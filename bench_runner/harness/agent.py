@@ -14,12 +14,14 @@ The plan (JSON):
 Order of work: pin the CPU mask and set the thread count before anything is loaded;
 load each artifact and time its first inference; then alternate the artifacts in rounds
 (A B C A B C ...), each round running `warmup` untimed inferences and then at least
-`runs` timed inferences and at least `min_seconds` per artifact. CPU frequencies and
-temperatures are read before and after each round where the OS exposes them.
+`runs` timed inferences and at least `min_seconds` per artifact. CPU frequencies,
+temperatures and Linux's CPU pressure counter (/proc/pressure/cpu, with a monotonic
+clock to set it against) are read before and after each round where the OS exposes them.
 
 Exactly one JSON line goes to stdout (whatever the runtimes print is sent to stderr):
     {"agent": 1, "threads": 1, "affinity": [...], "peak_rss_kb": ..., "runtime_versions": {...},
-     "environment": [{"round": 0, "when": "before", "frequencies_khz": [...], "thermal_c": {...}}],
+     "environment": [{"round": 0, "when": "before", "frequencies_khz": [...], "thermal_c": {...},
+                      "cpu_pressure_total_us": 3140732252 or null, "clock_us": ...}],
      "artifacts": [{"id": "a", "runtime": ..., "threads_applied": 1, "load_ms": ...,
                     "first_inference_ms": ..., "memory_kb": ..., "output_checksum": ...,
                     "samples_ms": [...], "round_index": [...], "error": null}]}
@@ -73,12 +75,35 @@ def read_thermal_c():
     return readings
 
 
+def cpu_pressure_total_us(text):
+    """The `total=` microseconds of the "some" line of /proc/pressure/cpu text, or None."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields[:1] == ["some"]:
+            for field in fields[1:]:
+                if field.startswith("total=") and field[6:].isdigit():
+                    return int(field[6:])
+    return None
+
+
+def read_cpu_pressure_total_us(path="/proc/pressure/cpu"):
+    """Microseconds since boot in which some runnable task waited for a CPU (Linux PSI), or None."""
+    try:
+        with open(path) as handle:
+            return cpu_pressure_total_us(handle.read())
+    except OSError:  # no PSI: not Linux, a kernel before 4.20, or booted with psi=0
+        return None
+
+
 def environment_reading(round_number, when):
+    pressure = read_cpu_pressure_total_us()
     return {
         "round": round_number,
         "when": when,
         "frequencies_khz": read_frequencies_khz(),
         "thermal_c": read_thermal_c(),
+        "cpu_pressure_total_us": pressure,
+        "clock_us": time.monotonic_ns() // 1000 if pressure is not None else None,
     }
 
 

@@ -15,9 +15,10 @@ Limits of the app, which the harness reports instead of hiding: it writes only t
 and the trimmed mean of its runs, never the runs themselves; it picks its own thread
 count (ExecuTorch's default, the number of performant cores) and cannot be pinned with
 a CPU mask; with num_iter = 1 its trimmed mean is the mean of nothing, NaN, which Gson
-refuses to write, so at least 2 runs are requested. Because vitdeploy's statistics need
-raw samples and RawTiming has no place for a tool's aggregate, a run of the app ends
-in a variant error that quotes the app's numbers.
+refuses to write, so at least 2 runs are requested. A run of the app therefore gives a
+timing with a ToolAggregate (mean, trimmed mean, runs, load time) and no samples: its
+record has no percentiles and no confidence interval, and its `source` says that the
+thread count was the app's own. A CPU mask is refused as a variant error.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import time
 from typing import Callable, Sequence
 
 from bench_runner.devices.base import Device
-from bench_runner.harness.base import HarnessError, RawTiming, RunSettings, Variant
+from bench_runner.harness.base import HarnessError, RawTiming, RunSettings, ToolAggregate, Variant
 from bench_runner.harness.native import Deadline, DeviceFiles, ProcessTiming, VariantFailed, measure_each
 from bench_runner.harness.parsers import HarnessOutputError
 from bench_runner.harness.parsers.executorch_benchmark_app import parse_benchmark_app
@@ -37,6 +38,10 @@ PACKAGE = "org.pytorch.minibench"
 ACTIVITY = "org.pytorch.minibench.BenchmarkActivity"
 RESULT_FILE = "files/benchmark_results.json"
 MIN_ITERATIONS = 2
+SOURCE = (
+    "ExecuTorch benchmark app benchmark_results.json (avg and trimmean inference latency; "
+    "thread count chosen by the app, not the record's threads)"
+)
 
 
 def benchmark_app_start_argv(package: str, model_dir: str, iterations: int, warmup: int) -> list[str]:
@@ -117,11 +122,16 @@ class BenchmarkAppHarness:
             result = parse_benchmark_app(self._wait_for_results(device, deadline))
         except HarnessOutputError as exc:
             raise VariantFailed(str(exc)) from None
-        raise VariantFailed(
-            f"the ExecuTorch benchmark app reports only aggregates, not per-run times: mean "
-            f"{result.avg_inference_ms:.3f} ms and trimmed mean {result.trimmed_mean_inference_ms:.3f} ms over "
-            f"{max(timed_runs, MIN_ITERATIONS)} runs, load {result.model_load_ms:.3f} ms, with the app's own thread "
-            "count; vitdeploy's statistics need raw samples: use the executor_runner harness for records"
+        return ProcessTiming(
+            samples_ms=(),
+            load_ms=result.model_load_ms,
+            aggregate=ToolAggregate.one_round(
+                SOURCE,
+                runs=max(timed_runs, MIN_ITERATIONS),
+                mean_ms=result.avg_inference_ms,
+                trimmed_mean_ms=result.trimmed_mean_inference_ms,
+                load_ms=result.model_load_ms,
+            ),
         )
 
     def _wait_for_results(self, device: Device, deadline: Deadline) -> str:

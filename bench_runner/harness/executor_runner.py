@@ -11,8 +11,10 @@ Android benchmark script warms up in a separate process instead). Running the ru
 once per sample would time a cold process each time, and timing the process from the
 shell would add program loading to every sample; neither measures steady-state latency.
 
-Runners older than v1.3.0 print only the total of all executions; they fail the
-variant with a message saying to rebuild, since vitdeploy's statistics need raw samples.
+Runners older than v1.3.0 print only the total of all executions, warm-up included: their
+timing carries a ToolAggregate (the mean over all `warmup + runs` executions, the first
+of them cold) and no samples, so its record has no percentiles and no interval.
+Rebuilding the runner from v1.3.0 or later gives raw samples.
 
 Where the log goes: a posix-PAL build writes ET_LOG lines to stderr; a build with the
 android PAL (the `android-arm64-v8a` CMake preset) writes them to logcat under the tag
@@ -27,7 +29,7 @@ from __future__ import annotations
 import uuid
 
 from bench_runner.devices.base import Device
-from bench_runner.harness.base import HarnessError, RunSettings, Variant
+from bench_runner.harness.base import HarnessError, RunSettings, ToolAggregate, Variant
 from bench_runner.harness.native import (
     Deadline,
     ProcessTiming,
@@ -106,15 +108,20 @@ class ExecutorRunnerHarness(PushedBinaryHarness):
             raise VariantFailed(f"executor_runner exited with status {result.exit_code} after a complete run")
         if output.num_executions != executions:
             raise VariantFailed(f"asked for {executions} executions but the log reports {output.num_executions}")
-        if output.from_aggregate:
-            raise VariantFailed(
-                f"this executor_runner logs only the total of its {output.num_executions} executions "
-                f"(mean {output.mean_ms:.3f} ms), as runners before ExecuTorch v1.3.0 do; vitdeploy needs "
-                "one time per execution: rebuild executor_runner from ExecuTorch v1.3.0 or later"
-            )
         if output.threads is not None and output.threads != settings.threads:
             raise VariantFailed(
                 f"asked for {settings.threads} threads but the runner reset its thread pool to {output.threads}"
+            )
+        if output.from_aggregate:
+            source = (
+                "executor_runner before ExecuTorch v1.3 (the total time of each process's executions, "
+                f"its {settings.warmup} warm-up executions included, the first one cold; "
+                "rebuild from v1.3 for per-run times)"
+            )
+            return ProcessTiming(
+                samples_ms=(),
+                load_ms=output.load_ms,
+                aggregate=ToolAggregate.one_round(source, runs=output.num_executions, mean_ms=output.mean_ms),
             )
         return ProcessTiming(
             samples_ms=output.iteration_ms[settings.warmup :],

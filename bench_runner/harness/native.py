@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from bench_runner.devices.base import CommandResult, Device, DeviceError
-from bench_runner.harness.base import EnvironmentReading, HarnessError, RawTiming, RunSettings, Variant
+from bench_runner.harness.agent import cpu_pressure_total_us
+from bench_runner.harness.base import (
+    EnvironmentReading,
+    HarnessError,
+    RawTiming,
+    RunSettings,
+    ToolAggregate,
+    Variant,
+)
 from lowering.manifest import artifact_sha256
 
 # No process gets more timed runs than this, whatever `min_seconds` asks.
@@ -28,17 +36,16 @@ def with_cpu_mask(argv: Sequence[str], cpu_mask: str | None) -> list[str]:
     return (["taskset", cpu_mask.removeprefix("0x")] if cpu_mask else []) + list(argv)
 
 
-def runs_to_fill(runs: int, min_seconds: float, measured_ms: Sequence[float]) -> int | None:
+def runs_to_fill(runs: int, min_seconds: float, timed_runs: int, timed_ms: float) -> int | None:
     """How many timed runs one process needs for `runs` runs and `min_seconds` seconds.
 
-    `measured_ms` are the timed runs of a first process with `runs` runs. None when they
-    already last `min_seconds`; otherwise a count estimated from their mean with 10%
-    to spare, capped at MAX_RUNS_PER_PROCESS.
+    A first process made `timed_runs` timed runs lasting `timed_ms` in total. None when
+    they already last `min_seconds`; otherwise a count estimated from their mean with
+    10% to spare, capped at MAX_RUNS_PER_PROCESS.
     """
-    total_ms = sum(measured_ms)
-    if not measured_ms or total_ms >= min_seconds * 1000.0:
+    if timed_runs < 1 or timed_ms >= min_seconds * 1000.0:
         return None
-    mean_ms = max(total_ms / len(measured_ms), 1e-6)
+    mean_ms = max(timed_ms / timed_runs, 1e-6)
     return min(MAX_RUNS_PER_PROCESS, max(runs, math.ceil(1.1 * min_seconds * 1000.0 / mean_ms)))
 
 
@@ -63,10 +70,40 @@ def require_executable(result: CommandResult, binary: str) -> None:
         )
 
 
+def parse_cpu_pressure(text: str) -> tuple[int, int] | None:
+    """(clock_us, cpu_pressure_total_us) from the output of `cat /proc/uptime /proc/pressure/cpu`.
+
+    /proc/uptime's first field is seconds since boot with two decimals (so the clock
+    has 10 ms steps); the pressure file's "some" line ends in `total=MICROSECONDS`.
+    None when either is missing (a kernel without pressure stall information, a
+    device that is not Linux).
+    """
+    clock_us = None
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2:
+            try:
+                clock_us = round(float(fields[0]) * 1e6)
+                break
+            except ValueError:
+                continue
+    total_us = cpu_pressure_total_us(text)
+    return None if clock_us is None or total_us is None else (clock_us, total_us)
+
+
 def read_environment(device: Device, when: str) -> EnvironmentReading:
-    """The device's CPU frequencies and temperatures now, as a reading of round 0."""
+    """The device's CPU frequencies, temperatures and CPU pressure now, as a reading of round 0."""
     info = device.info()
-    return EnvironmentReading(round=0, when=when, frequencies_khz=info.frequencies_khz, thermal_c=dict(info.thermal_c))
+    pressure = parse_cpu_pressure(device.run(["cat", "/proc/uptime", "/proc/pressure/cpu"], timeout=30).stdout)
+    clock_us, total_us = pressure if pressure is not None else (None, None)
+    return EnvironmentReading(
+        round=0,
+        when=when,
+        frequencies_khz=info.frequencies_khz,
+        thermal_c=dict(info.thermal_c),
+        cpu_pressure_total_us=total_us,
+        clock_us=clock_us,
+    )
 
 
 class Deadline:
@@ -147,13 +184,21 @@ class ProcessTiming:
     """What one process of a native tool measured, in milliseconds.
 
     `samples_ms` are its timed runs after warm-up, in order; the rest is what it reported
-    about loading the model and its first inference.
+    about loading the model and its first inference. A tool that prints no per-run
+    times leaves `samples_ms` empty and reports its `aggregate` instead.
     """
 
     samples_ms: tuple[float, ...]
     load_ms: float | None = None
     first_inference_ms: float | None = None
     peak_rss_kb: int | None = None
+    aggregate: ToolAggregate | None = None
+
+    def timed(self) -> tuple[int, float]:
+        """How many timed runs the process made and how long they lasted in total (ms)."""
+        if self.aggregate is not None:
+            return self.aggregate.runs, self.aggregate.runs * self.aggregate.mean_ms
+        return len(self.samples_ms), sum(self.samples_ms)
 
 
 RunProcess = Callable[[Device, Variant, RunSettings, int, Deadline], ProcessTiming]
@@ -173,7 +218,7 @@ def measure_each(
     with `settings.warmup` untimed and `timed_runs` timed runs. When the first process's
     runs last less than `settings.min_seconds`, a second process with enough runs
     replaces it, so the samples of a record always come from one process. CPU
-    frequencies and temperatures are read before and after each variant.
+    frequencies, temperatures and CPU pressure are read before and after each variant.
     """
     if settings.rounds != 1:
         raise ValueError(
@@ -185,7 +230,7 @@ def measure_each(
         before = read_environment(device, "before")
         try:
             process = run_process(device, variant, settings, settings.runs, deadline)
-            more_runs = runs_to_fill(settings.runs, settings.min_seconds, process.samples_ms)
+            more_runs = runs_to_fill(settings.runs, settings.min_seconds, *process.timed())
             if more_runs is not None:
                 process = run_process(device, variant, settings, more_runs, deadline)
         except VariantFailed as failure:
@@ -207,6 +252,7 @@ def measure_each(
                 peak_rss_kb=process.peak_rss_kb,
                 runtime_versions=runtime_versions,
                 environment=(before, after),
+                aggregate=process.aggregate,
             )
         )
     return timings

@@ -84,14 +84,21 @@ class ProgressPrinter:
             self.stream.flush()
 
 
+AGGREGATE_HEADING = (
+    "from the tool's aggregate on {device}: mean / trimmed mean over N runs, no raw samples, no interval "
+    "(not comparable with p50s)"
+)
+
+
 def format_table(records) -> str:
-    """The short console summary: one line per record."""
+    """The short console summary: one line per record with raw samples or a failure; records
+    that carry only a tool's aggregate follow in their own table per device, never as p50s."""
     header = ("artifact", "model", "backend", "quant", "threads", "p50 ms", "95% CI ms", "n", "notes")
     rows = []
     for record in records:
-        notes = []
-        if record.emulated:
-            notes.append("emulated")
+        if record.ok and record.aggregate is not None:
+            continue
+        notes = ["emulated"] if record.emulated else []
         if record.ok:
             stats = record.stats
             if not record.stable:
@@ -100,9 +107,45 @@ def format_table(records) -> str:
         else:
             notes.append("failed: " + (record.error or "").splitlines()[0][:120])
             cells = ("-", "-", "0")
-        rows.append((Path(record.artifact_path).name, record.model, record.backend, record.quant, str(record.threads), *cells, "; ".join(notes)))
+        rows.append((*_identity(record), *cells, "; ".join(notes)))
+    sections = [_aligned(header, rows)] if rows else []
+    return "\n\n".join(sections + _aggregate_tables(records))
+
+
+def _identity(record) -> tuple[str, ...]:
+    return (Path(record.artifact_path).name, record.model, record.backend, record.quant, str(record.threads))
+
+
+def _aggregate_tables(records) -> list[str]:
+    from bench_runner.protocol import aggregate_problems
+
+    header = ("artifact", "model", "backend", "quant", "threads", "mean ms", "trimmed mean ms", "runs", "notes")
+    by_device: dict[str, list] = {}
+    for record in records:
+        if record.ok and record.aggregate is not None:
+            by_device.setdefault(record.device_name, []).append(record)
+    tables = []
+    for device, group in by_device.items():
+        rows = []
+        for record in group:
+            aggregate = record.aggregate
+            notes = ["emulated"] if record.emulated else []
+            if record.stable is False:
+                notes.append("unstable: " + aggregate_problems(record.stability_note))
+            trimmed = "-" if aggregate.trimmed_mean_ms is None else f"{aggregate.trimmed_mean_ms:.3f}"
+            rows.append((*_identity(record), f"{aggregate.mean_ms:.3f}", trimmed, str(aggregate.runs), "; ".join(notes)))
+        sources = dict.fromkeys(record.aggregate.source for record in group)
+        lines = [AGGREGATE_HEADING.format(device=device), _aligned(header, rows)]
+        lines += [f"source: {source}" for source in sources]
+        if any(record.aggregate.trimmed_mean_is_pooled for record in group):
+            lines.append("trimmed mean over several rounds: the run-weighted mean of each round's trimmed mean")
+        tables.append("\n".join(lines))
+    return tables
+
+
+def _aligned(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
+    lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows))
     return "\n".join(lines)
 
 
@@ -145,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         print("nothing to measure: the store already holds every requested measurement (--resume)")
     if any(record.emulated for record in records):
         print("note: emulated-CPU times are a functional and relative signal, never a phone's latency")
-    if any(record.ok and not record.stable for record in records):
+    if any(record.ok and record.stable is False for record in records):
         print("note: unstable records were measured while the machine was busy or drifting; measure again on a quiet machine")
     print(f"{len(records)} record(s) appended to {store.root}")
     if args.csv:

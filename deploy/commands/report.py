@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = build_report(args.results, baseline=args.baseline, accuracy=args.accuracy, dataset=args.dataset)
     files = write_report(report, args.out or args.results / DEFAULT_OUT)
-    for device in dict.fromkeys(table.device_name for table in report.tables):
+    for device in report.devices:
         print(markdown_for_device(report, device))
     print(f"report: {files.html}")
     print(f"        {files.markdown}")

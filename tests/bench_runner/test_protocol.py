@@ -1,10 +1,11 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench_runner import protocol
 from bench_runner.devices.base import DeviceError, DeviceInfo
-from bench_runner.harness.base import HarnessError, RawTiming, RunSettings
+from bench_runner.harness.base import EnvironmentReading, HarnessError, RawTiming, RunSettings, ToolAggregate
 from bench_runner.protocol import MeasurementSettings, SettingsError, record_key, run_protocol
 from bench_runner.records import ArtifactInfo
 from bench_runner.store import ResultsStore
@@ -196,3 +197,76 @@ def test_a_runtime_the_harness_cannot_run_is_refused_up_front():
     with pytest.raises(HarnessError, match="cannot run executorch"):
         run_protocol(FakeDevice(), harness, [artifact("a", runtime="executorch")], SETTINGS)
     assert harness.calls == []
+
+
+class AggregateHarness(FakeHarness):
+    """A one-at-a-time tool that prints only its mean and trimmed mean; `means` per call in turn."""
+
+    def __init__(self, means) -> None:
+        super().__init__(interleaves=False)
+        self.means = list(means)
+
+    def measure(self, device, variants, settings):
+        self.calls.append((tuple(v.id for v in variants), settings))
+        mean = self.means.pop(0)
+        return [
+            RawTiming(
+                variant_id=v.id, harness=self.name, load_ms=50.0,
+                aggregate=ToolAggregate.one_round("the tool's JSON", runs=settings.runs, mean_ms=mean,
+                                                  trimmed_mean_ms=mean - 0.1, load_ms=50.0),
+            )
+            for v in variants
+        ]
+
+
+def test_an_aggregate_only_tool_gives_ok_records_without_statistics(tmp_path):
+    settings = SETTINGS.with_overrides(threads=(1,))
+    store = ResultsStore(tmp_path)
+    (record,) = run_protocol(FakeDevice(), AggregateHarness([20.0, 20.2, 20.1]), [artifact("a")], settings, store=store)
+    assert record.ok and record.error is None and record.stats is None and record.samples_ms == ()
+    assert record.stable is None and record.stability_note == protocol.AGGREGATE_NOTE
+    assert "no percentiles" in record.stability_note and "no confidence interval" in record.stability_note
+    assert record.aggregate.round_runs == (2, 2, 2) and record.aggregate.mean_ms == pytest.approx(20.1)
+    assert record.aggregate.trimmed_mean_is_pooled and record.load_ms == 50.0
+    assert store.load() == [record] and store.completed_keys() == {record.key}
+
+
+def test_an_aggregate_whose_rounds_drift_is_flagged_unstable():
+    settings = SETTINGS.with_overrides(threads=(1,))
+    (record,) = run_protocol(FakeDevice(), AggregateHarness([20.0, 24.0, 20.0]), [artifact("a")], settings)
+    assert record.ok and record.stable is False
+    assert record.stability_note.startswith(protocol.AGGREGATE_NOTE)
+    assert "drift between the rounds' means" in record.stability_note
+
+
+class ContendedHarness(FakeHarness):
+    """Raw samples as FakeHarness, with CPU pressure readings: `waited_us` of each 1 s round spent waiting."""
+
+    def __init__(self, waited_us) -> None:
+        super().__init__()
+        self.waited_us = waited_us
+
+    def measure(self, device, variants, settings):
+        readings = []
+        for r in range(settings.rounds):
+            readings += [EnvironmentReading(r, "before", cpu_pressure_total_us=0, clock_us=r * 2_000_000),
+                         EnvironmentReading(r, "after", cpu_pressure_total_us=self.waited_us,
+                                            clock_us=r * 2_000_000 + 1_000_000)]
+        return [replace(t, environment=tuple(readings)) for t in super().measure(device, variants, settings)]
+
+
+def test_cpu_pressure_over_the_limit_marks_the_record_unstable():
+    settings = SETTINGS.with_overrides(threads=(1,))
+    (contended,) = run_protocol(FakeDevice(), ContendedHarness(540_000), [artifact("a")], settings)
+    assert contended.ok and contended.stats is not None and contended.stable is False
+    assert contended.stability_note.startswith("CPU pressure 54% of the time")
+    (quiet,) = run_protocol(FakeDevice(), ContendedHarness(20_000), [artifact("a")], settings)
+    assert quiet.stable is True and quiet.stability_note == ""
+    (tolerated,) = run_protocol(FakeDevice(), ContendedHarness(540_000), [artifact("a")],
+                                settings.with_overrides(max_cpu_pressure=0.6))
+    assert tolerated.stable is True
+
+
+def test_cpu_pressure_limit_must_be_positive():
+    with pytest.raises(SettingsError, match="max_cpu_pressure"):
+        MeasurementSettings(max_cpu_pressure=0)

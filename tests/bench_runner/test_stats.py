@@ -5,7 +5,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench_runner.stats import LatencyStats, bootstrap_median_ci, check_stability, trimmed_mean
+from bench_runner.harness.base import EnvironmentReading
+from bench_runner.stats import (
+    LatencyStats,
+    bootstrap_median_ci,
+    check_round_means,
+    check_stability,
+    cpu_pressure,
+    cpu_pressure_note,
+    trimmed_mean,
+)
 
 
 def skewed_samples(n: int, seed: int = 1) -> list[float]:
@@ -87,3 +96,60 @@ def test_stability_flags_a_high_coefficient_of_variation():
     noisy = [1.0, 3.0] * 10
     result = check_stability(noisy, [0] * 10 + [1] * 10, LatencyStats.from_samples(noisy), max_cv=0.1, max_drift=0.5)
     assert not result.stable and "CV" in result.note
+
+
+def pressure_readings(*rounds):
+    """Before/after readings per round from (wall_us, waited_us) pairs, on one running clock and counter."""
+    readings, clock, total = [], 1_000_000, 5_000_000
+    for number, (wall, waited) in enumerate(rounds):
+        readings.append(EnvironmentReading(number, "before", cpu_pressure_total_us=total, clock_us=clock))
+        clock, total = clock + wall, total + waited
+        readings.append(EnvironmentReading(number, "after", cpu_pressure_total_us=total, clock_us=clock))
+        clock += 100_000  # between rounds: not part of any round
+        total += 100_000
+    return readings
+
+
+def test_cpu_pressure_is_waiting_time_over_wall_time_per_round():
+    pressure = cpu_pressure(pressure_readings((1_000_000, 20_000), (2_000_000, 1_300_000), (1_000_000, 0)))
+    assert pressure.rounds == (0, 1, 2)
+    assert pressure.round_shares == pytest.approx((0.02, 0.65, 0.0))
+    assert pressure.overall == pytest.approx(1_320_000 / 4_000_000)
+    assert (pressure.worst, pressure.worst_round) == (pytest.approx(0.65), 1)
+
+
+def test_cpu_pressure_needs_both_readings_of_a_round_with_the_counter():
+    assert cpu_pressure([]) is None
+    without_counter = [EnvironmentReading(0, "before", (1800000,)), EnvironmentReading(0, "after", (1800000,))]
+    assert cpu_pressure(without_counter) is None
+    half = pressure_readings((1_000_000, 500_000))[:1]
+    assert cpu_pressure(half) is None
+
+
+def test_cpu_pressure_spans_from_the_first_before_to_the_last_after_and_is_clamped():
+    readings = [
+        EnvironmentReading(0, "before", cpu_pressure_total_us=100, clock_us=1_000),
+        EnvironmentReading(0, "before", cpu_pressure_total_us=50, clock_us=500),
+        EnvironmentReading(0, "after", cpu_pressure_total_us=400, clock_us=1_500),
+        EnvironmentReading(0, "after", cpu_pressure_total_us=2_000, clock_us=1_400),
+    ]
+    assert cpu_pressure(readings).round_shares == pytest.approx((350 / 1_000,))
+    overshoot = [EnvironmentReading(0, "before", cpu_pressure_total_us=0, clock_us=0),
+                 EnvironmentReading(0, "after", cpu_pressure_total_us=1_010_000, clock_us=1_000_000)]
+    assert cpu_pressure(overshoot).worst == 1.0
+
+
+def test_cpu_pressure_note_names_the_share_and_the_round():
+    contended = cpu_pressure(pressure_readings((1_000_000, 20_000), (1_000_000, 540_000)))
+    note = cpu_pressure_note(contended, 0.10)
+    assert note.startswith("CPU pressure 54% of the time in round 2") and "28% over all 2 rounds" in note
+    assert "other work competed for the CPU" in note
+    assert cpu_pressure_note(contended, 0.60) == ""
+    assert cpu_pressure_note(None, 0.10) == ""
+    single = cpu_pressure_note(cpu_pressure(pressure_readings((1_000_000, 650_000))), 0.10)
+    assert single.startswith("CPU pressure 65% of the time, over 10%")
+
+
+def test_round_means_of_an_aggregate_flag_drift():
+    assert check_round_means((19.0, 19.2, 19.1), 19.1, 0.05) == ""
+    assert "drift between the rounds' means 10.5% over 5%" in check_round_means((19.0, 21.0), 19.0, 0.05)

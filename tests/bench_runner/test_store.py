@@ -2,10 +2,11 @@ import dataclasses
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench_runner.harness.base import EnvironmentReading
+from bench_runner.harness.base import EnvironmentReading, ToolAggregate
 from bench_runner.records import BenchRecord
 from bench_runner.stats import LatencyStats
 from bench_runner.store import SCHEMA, ResultsStore
@@ -88,6 +89,51 @@ def test_csv_export_has_one_row_per_record_with_lists_as_json(tmp_path):
     assert list(frame.columns) == SCHEMA.names
     assert json.loads(frame.loc[0, "samples_ms"]) == [1.0, 1.2, 0.9, 1.1]
     assert frame.loc[1, "status"] == "failed"
+
+
+def aggregate_record(key: str = "k-app") -> BenchRecord:
+    """A record of a tool that printed only aggregates: no samples, no stats."""
+    aggregate = ToolAggregate(
+        source="ExecuTorch benchmark app benchmark_results.json", round_runs=(25, 25),
+        round_means_ms=(19.0, 19.4), round_trimmed_means_ms=(18.9, 19.2), load_ms=52.9,
+    )
+    return dataclasses.replace(
+        make_record(key), harness="executorch-benchmark-app", stats=None, stable=None,
+        stability_note="statistics from the tool's aggregate", round_medians_ms=(), samples_ms=(), round_index=(),
+        environment=(EnvironmentReading(0, "before", cpu_pressure_total_us=5, clock_us=7),), aggregate=aggregate,
+    )
+
+
+def test_aggregate_records_round_trip_through_parquet_and_csv(tmp_path):
+    store = ResultsStore(tmp_path / "store")
+    records = [aggregate_record(), make_record("k1")]
+    store.append(records)
+    loaded = store.load()
+    assert loaded == records
+    assert loaded[0].aggregate.mean_ms == pytest.approx(19.2) and loaded[0].stats is None
+    assert loaded[1].aggregate is None
+    assert store.completed_keys() == {"k-app", "k1"}
+    frame = pd.read_csv(store.export_csv(tmp_path / "records.csv"))
+    exported = json.loads(frame.loc[0, "aggregate"])
+    assert exported["round_means_ms"] == [19.0, 19.4] and exported["mean_ms"] == pytest.approx(19.2)
+    assert exported["source"].startswith("ExecuTorch benchmark app")
+    assert pd.isna(frame.loc[0, "p50_ms"]) and pd.isna(frame.loc[1, "aggregate"])
+
+
+def test_a_store_written_before_the_aggregate_column_still_loads(tmp_path):
+    store = ResultsStore(tmp_path)
+    record = make_record("old")
+    old_schema = SCHEMA.remove(SCHEMA.get_field_index("aggregate"))
+    row = {name: value for name, value in record.to_row().items() if name != "aggregate"}
+    row["environment"] = json.dumps([{"round": 0, "when": "before", "frequencies_khz": [1800000], "thermal_c": {}}])
+    tmp_path.mkdir(exist_ok=True)
+    old_part = tmp_path / "records-20250101T000000000000Z-old.parquet"
+    pq.write_table(pa.Table.from_pylist([row], schema=old_schema), old_part)
+    store.append([aggregate_record("new")])
+    old, new = store.load()
+    assert old.aggregate is None and old.stats == record.stats
+    assert old.environment[0].cpu_pressure_total_us is None
+    assert new.aggregate is not None and store.completed_keys() == {"old", "new"}
 
 
 def test_records_are_frozen():

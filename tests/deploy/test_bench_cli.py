@@ -84,3 +84,24 @@ def test_devices_setup_builds_the_emulated_cpu_in_the_user_cache(tmp_path, monke
     assert main(["devices", "setup", "qemu-arm64", "--with-executorch"]) == 0
     assert calls == [(tmp_path / "cache", True)]
     assert "qemu-arm64 ready" in capsys.readouterr().out
+
+
+def test_console_shows_aggregate_records_in_their_own_table_never_as_p50s():
+    from dataclasses import replace
+
+    from bench_runner.protocol import AGGREGATE_NOTE
+    from deploy.commands.bench import format_table
+    from tests.bench_runner.test_store import aggregate_record, make_record
+
+    flagged = replace(aggregate_record("k-hot"), artifact_path="/a/hot.pte", stable=False,
+                      stability_note=f"{AGGREGATE_NOTE}; CPU pressure 54% of the time, over 10%: other work competed")
+    text = format_table([make_record("k1"), aggregate_record(), flagged])
+    samples_part, aggregate_part = text.split("from the tool's aggregate on host")
+    assert "p50 ms" in samples_part and len(samples_part.strip().splitlines()) == 2
+    assert "p50" not in aggregate_part.split("not comparable with p50s)")[1]
+    lines = aggregate_part.strip().splitlines()
+    assert "mean ms" in lines[1] and "trimmed mean ms" in lines[1] and "runs" in lines[1]
+    assert lines[2].split()[-3:] == ["19.200", "19.050", "50"]
+    assert "unstable: CPU pressure 54%" in lines[3] and "statistics from" not in lines[3]
+    assert "source: ExecuTorch benchmark app benchmark_results.json" in aggregate_part
+    assert "run-weighted mean of each round's trimmed mean" in aggregate_part

@@ -1,12 +1,16 @@
 """The Pareto reporter on records built in code: join, front, speed-up, files, labels, errors."""
 
+import dataclasses
 import hashlib
 import json
 from html.parser import HTMLParser
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from bench_runner.harness.base import ToolAggregate
+from bench_runner.protocol import AGGREGATE_NOTE
 from bench_runner.records import BenchRecord
 from bench_runner.stats import LatencyStats
 from bench_runner.store import ResultsStore
@@ -329,3 +333,89 @@ def test_cli_writes_the_report_and_prints_the_tables(tmp_path, capsys):
 def test_cli_reports_an_empty_results_dir_as_an_error(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "holds no benchmark records" in capsys.readouterr().err
+
+
+def aggregate_bench_record(artifact: str, means, *, device="host", threads=1, repetition=0, stable=None,
+                           note=AGGREGATE_NOTE) -> BenchRecord:
+    """A record of a tool that printed only a mean and trimmed mean per round (e.g. the benchmark app)."""
+    aggregate = ToolAggregate(source="ExecuTorch benchmark app benchmark_results.json", round_runs=(10,) * len(means),
+                              round_means_ms=tuple(means), round_trimmed_means_ms=tuple(m - 0.5 for m in means),
+                              load_ms=52.0)
+    base = bench_record(artifact, latency_samples(1.0, seed=0), backend="executorch", repetition=repetition,
+                        device=device, threads=threads)
+    return dataclasses.replace(
+        base, harness="executorch-benchmark-app", stats=None, stable=stable, stability_note=note, samples_ms=(),
+        round_index=(), load_ms=52.0, aggregate=aggregate,
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed_report(tmp_path_factory):
+    """Two sampled rows with accuracy, and an aggregate-only record that is faster than both and more accurate."""
+    root = tmp_path_factory.mktemp("mixed")
+    records = [
+        bench_record("a", latency_samples(10.0, seed=1)),
+        bench_record("b", latency_samples(8.0, seed=2), depth=6),
+        aggregate_bench_record("app", (2.0, 2.2)),
+        aggregate_bench_record("app", (2.4,), repetition=1),
+    ]
+    write_results(root, records, [accuracy_line("a", 97.0), accuracy_line("b", 96.0), accuracy_line("app", 99.0)])
+    report = build_report(root)
+    return report, write_report(report, root / "out")
+
+
+def test_aggregate_records_stay_out_of_the_pareto_table(mixed_report):
+    report, _ = mixed_report
+    (table,) = report.tables
+    assert sha_of("app") not in set(table.rows["artifact_sha256"])
+    # "app" is faster and more accurate than both: had it been ranked, neither would be on the front.
+    assert list(table.rows["pareto"]) == ["yes", "yes"]
+    (aggregates,) = report.aggregate_tables
+    (row_,) = aggregates.rows.to_dict("records")
+    assert row_["runs"] == 30 and row_["mean_ms"] == pytest.approx((10 * 2.0 + 10 * 2.2 + 10 * 2.4) / 30)
+    assert row_["trimmed_mean_ms"] == pytest.approx(row_["mean_ms"] - 0.5)
+    assert row_["repetitions"] == 2 and report.devices == ("host",)
+
+
+def test_aggregate_table_in_markdown_and_html_says_what_it_is(mixed_report):
+    report, files = mixed_report
+    text = markdown_for_device(report, "host")
+    pareto_part, aggregate_part = text.split("## host: from the tool's aggregate")
+    assert "vit_tiny/executorch" not in pareto_part and "2.20" not in pareto_part
+    assert "| mean ms | trimmed mean ms | runs | load ms |" in aggregate_part
+    assert "| 2.20 | 1.70 | 30 | 52.0 |" in aggregate_part
+    assert "p50" not in aggregate_part.split("- ")[0]
+    assert "no raw samples, no interval" in aggregate_part and "run-weighted mean" in aggregate_part
+    assert "Source: ExecuTorch benchmark app benchmark_results.json." in aggregate_part
+    page = files.html.read_text()
+    assert 'id="host-aggregates"' in page and "from the tool&#x27;s aggregate" in page
+    assert files.markdown.read_text().count("## ") == 2
+
+
+def test_report_csv_carries_aggregates_apart_from_p50s(mixed_report):
+    _, files = mixed_report
+    frame = pd.read_csv(files.csv)
+    app = frame[frame["latency_from"] == "tool aggregate"]
+    assert len(app) == 1 and app["pareto"].item() == "not ranked"
+    assert app["aggregate_mean_ms"].item() == pytest.approx(2.2) and app["aggregate_runs"].item() == 30
+    assert bool(app["aggregate_trimmed_mean_pooled"].item())
+    assert app[["p50_ms", "ci95_low_ms", "mean_ms", "n", "speedup"]].isna().all(axis=None)
+    assert set(frame.loc[frame["latency_from"] == "raw samples", "aggregate_mean_ms"].isna()) == {True}
+
+
+def test_a_report_of_aggregates_only_and_a_flagged_one(tmp_path):
+    write_results(tmp_path, [
+        aggregate_bench_record("app", (2.0,)),
+        aggregate_bench_record("app2", (3.0,), stable=False,
+                               note=f"{AGGREGATE_NOTE}; CPU pressure 54% of the time, over 10%: other work competed"),
+    ])
+    report = build_report(tmp_path)
+    assert report.tables == () and len(report.aggregate_tables) == 1
+    text = markdown_for_device(report, "host")
+    assert "3.00 †" in text and "† vit_tiny/executorch/fp32 @" in text
+    assert "fp32 @" + sha_of("app2")[:8] + ": CPU pressure 54% of the time" in text
+    assert "2.00 †" not in text
+    with pytest.raises(ReportError, match=r"host \(tool aggregates\)"):
+        markdown_for_device(report, "phone")
+    files = write_report(report, tmp_path / "out")
+    assert files.plots == () and "from the tool's aggregate" in files.markdown.read_text()

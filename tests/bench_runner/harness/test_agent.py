@@ -115,3 +115,36 @@ def test_an_artifact_failing_mid_sweep_stops_alone(monkeypatch):
 def test_sysfs_readers_return_nothing_where_nothing_is_exposed(monkeypatch):
     monkeypatch.setattr(agent.glob, "glob", lambda pattern: [])
     assert agent.read_frequencies_khz() == [] and agent.read_thermal_c() == {}
+
+
+def test_cpu_pressure_counter_is_read_from_the_some_line(tmp_path):
+    pressure = tmp_path / "cpu"
+    pressure.write_text(
+        "some avg10=0.61 avg60=16.28 avg300=15.28 total=3140732252\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+    assert agent.read_cpu_pressure_total_us(str(pressure)) == 3140732252
+    assert agent.read_cpu_pressure_total_us(str(tmp_path / "absent")) is None
+    pressure.write_text("full avg10=0.00 total=5\n")
+    assert agent.read_cpu_pressure_total_us(str(pressure)) is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/pressure/cpu"), reason="this kernel exposes no CPU pressure")
+def test_the_host_agent_reads_cpu_pressure_around_each_round(tiny_onnx):
+    from bench_runner.devices.host import HostDevice
+    from bench_runner.harness.base import RunSettings, Variant
+    from bench_runner.harness.python_agent import PythonAgentHarness
+    from bench_runner.stats import cpu_pressure
+
+    device = HostDevice()
+    try:
+        (timing,) = PythonAgentHarness().measure(
+            device, [Variant("a", tiny_onnx, "onnxruntime", (1, 16))],
+            RunSettings(threads=1, warmup=1, runs=3, min_seconds=0.0, rounds=2),
+        )
+    finally:
+        device.cleanup()
+    assert timing.ok, timing.error
+    assert all(isinstance(r.cpu_pressure_total_us, int) and isinstance(r.clock_us, int) for r in timing.environment)
+    pressure = cpu_pressure(timing.environment)
+    assert pressure.rounds == (0, 1) and all(0.0 <= share <= 1.0 for share in pressure.round_shares)

@@ -12,7 +12,7 @@ import pytest
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
 from bench_runner.devices.host import HostDevice
-from bench_runner.harness.base import Harness, HarnessError, RunSettings, Variant
+from bench_runner.harness.base import Harness, HarnessError, RunSettings, ToolAggregate, Variant
 from bench_runner.harness.benchmark_app import BenchmarkAppHarness, benchmark_app_start_argv
 from bench_runner.harness.executor_runner import ExecutorRunnerHarness, executor_runner_argv
 from bench_runner.harness.native import (
@@ -23,6 +23,8 @@ from bench_runner.harness.native import (
     VariantFailed,
     killed_by_signal,
     measure_each,
+    parse_cpu_pressure,
+    read_environment,
     require_executable,
     runs_to_fill,
     with_cpu_mask,
@@ -84,10 +86,38 @@ def test_cpu_mask_prefix():
 
 
 def test_runs_to_fill_meets_both_minimums():
-    assert runs_to_fill(10, 0.1, [20.0] * 10) is None
-    needed = runs_to_fill(10, 2.0, [20.0] * 10)
+    assert runs_to_fill(10, 0.1, 10, 200.0) is None
+    needed = runs_to_fill(10, 2.0, 10, 200.0)
     assert needed * 20.0 >= 2000.0
-    assert runs_to_fill(10, 1e9, [1.0] * 10) == MAX_RUNS_PER_PROCESS
+    assert runs_to_fill(10, 1e9, 10, 10.0) == MAX_RUNS_PER_PROCESS
+    assert runs_to_fill(10, 1.0, 0, 0.0) is None
+
+
+UPTIME_AND_PRESSURE = (
+    "8756.15 4252.56\n"
+    "some avg10=0.61 avg60=16.28 avg300=15.28 total=3140732252\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+)
+
+
+def test_cpu_pressure_is_read_with_the_device_clock():
+    assert parse_cpu_pressure(UPTIME_AND_PRESSURE) == (8_756_150_000, 3_140_732_252)
+    assert parse_cpu_pressure("8756.15 4252.56\n") is None
+    assert parse_cpu_pressure("") is None
+    assert parse_cpu_pressure("some avg10=0.61 total=12\n") is None
+
+
+def test_environment_reading_carries_cpu_pressure_where_the_device_has_it():
+    def answer(argv):
+        if argv == ["cat", "/proc/uptime", "/proc/pressure/cpu"]:
+            return CommandResult(0, UPTIME_AND_PRESSURE, "")
+        return None
+
+    reading = read_environment(FakePhone(answer), "before")
+    assert (reading.clock_us, reading.cpu_pressure_total_us) == (8_756_150_000, 3_140_732_252)
+    assert reading.frequencies_khz == (1800001,)
+    without = read_environment(FakePhone(lambda argv: CommandResult(1, "8756.15 4252.56\n", "No such file")), "after")
+    assert (without.clock_us, without.cpu_pressure_total_us) == (None, None)
 
 
 def test_signals_other_than_abort_count_as_killed():
@@ -169,6 +199,19 @@ def test_measure_each_reruns_longer_to_meet_min_seconds(tmp_path):
     (timing,) = measure_each("tool", FakePhone(), [variant], settings(runs=5, min_seconds=1.0), {}, run)
     assert asked[0] == 5 and asked[1] * 10.0 >= 1000.0
     assert len(timing.samples_ms) == asked[1]
+
+
+def test_measure_each_reruns_an_aggregate_tool_longer_to_meet_min_seconds(tmp_path):
+    variant = Variant(id="a", path=tmp_path / "a.pte", runtime="executorch", input_shape=(1,))
+    asked = []
+
+    def run(device, variant, settings, timed_runs, deadline):
+        asked.append(timed_runs)
+        return ProcessTiming(samples_ms=(), aggregate=ToolAggregate.one_round("tool", runs=timed_runs, mean_ms=10.0))
+
+    (timing,) = measure_each("tool", FakePhone(), [variant], settings(runs=5, min_seconds=1.0), {}, run)
+    assert asked[0] == 5 and asked[1] * 10.0 >= 1000.0
+    assert timing.ok and timing.samples_ms == () and timing.aggregate.runs == asked[1]
 
 
 def test_measure_each_turns_variant_failures_into_errors(tmp_path):
@@ -310,19 +353,22 @@ def test_executor_runner_reruns_longer_for_min_seconds(runner, pte):
     assert sum(timing.samples_ms) >= 1000.0
 
 
-@pytest.mark.parametrize(
-    "stderr, exit_code, expected",
-    [
-        ("executor_runner/missing_delegate.stderr", 134, "XnnpackBackend"),
-        ("executor_runner/v1_2_total_only.stderr", 0, "v1.3.0"),
-    ],
-)
-def test_executor_runner_variant_errors(runner, pte, stderr, exit_code, expected):
-    phone = FakePhone(
-        lambda argv: CommandResult(exit_code, "", fixture(stderr)) if "--cpu_threads=4" in argv else None, kind="host"
-    )
+def test_executor_runner_missing_delegate_is_a_variant_error(runner, pte):
+    stderr = fixture("executor_runner/missing_delegate.stderr")
+    phone = FakePhone(lambda argv: CommandResult(134, "", stderr) if "--cpu_threads=4" in argv else None, kind="host")
     (timing,) = ExecutorRunnerHarness(runner).measure(phone, [pte_variant(pte)], settings(threads=4, warmup=2, runs=8))
-    assert not timing.ok and expected in timing.error and not timing.samples_ms
+    assert not timing.ok and "XnnpackBackend" in timing.error and not timing.samples_ms
+
+
+def test_executor_runner_before_v1_3_gives_the_total_as_an_aggregate(runner, pte):
+    stderr = fixture("executor_runner/v1_2_total_only.stderr")
+    phone = FakePhone(lambda argv: CommandResult(0, "", stderr) if "--cpu_threads=4" in argv else None, kind="host")
+    (timing,) = ExecutorRunnerHarness(runner).measure(phone, [pte_variant(pte)], settings(threads=4, warmup=2, runs=8))
+    assert timing.ok and timing.samples_ms == () and timing.round_index == ()
+    aggregate = timing.aggregate
+    assert aggregate.runs == 10 and aggregate.mean_ms == pytest.approx(19.3481122)
+    assert aggregate.trimmed_mean_ms is None and aggregate.load_ms is None
+    assert "before ExecuTorch v1.3" in aggregate.source and "2 warm-up executions included" in aggregate.source
 
 
 def test_executor_runner_thread_mismatch_fails_the_variant(runner, pte):
@@ -521,12 +567,34 @@ def test_benchmark_app_end_to_end_reports_the_aggregate_without_pretending(pte):
     assert isinstance(harness, Harness)
     (timing,) = harness.measure(phone, [pte_variant(pte)], settings(warmup=10, runs=50))
     assert len(sleeps) == 2
-    assert not timing.ok and not timing.samples_ms
-    assert "only aggregates" in timing.error and "19.018" in timing.error and "18.992" in timing.error
+    assert timing.ok and timing.samples_ms == () and timing.first_inference_ms is None
+    aggregate = timing.aggregate
+    assert isinstance(aggregate, ToolAggregate) and aggregate.runs == 50
+    assert aggregate.mean_ms == pytest.approx(19.01818714413692)
+    assert aggregate.trimmed_mean_ms == pytest.approx(18.991688941727336)
+    assert aggregate.load_ms == timing.load_ms == pytest.approx(52.871344)
+    assert "benchmark_results.json" in aggregate.source and "thread count chosen by the app" in aggregate.source
+    assert [r.when for r in timing.environment] == ["before", "after"]
     model = next(remote for local, remote in phone.pushed if local == pte.resolve())
     start = next(a for a in phone.commands if a[:2] == ["am", "start"])
     assert start[start.index("model_dir") + 1] == model.rsplit("/", 1)[0]
     assert ["run-as", "org.pytorch.minibench", "rm", "-f", "files/benchmark_results.json"] in phone.commands
+
+
+def test_benchmark_app_rounds_become_one_aggregate_record(pte):
+    from bench_runner.protocol import MeasurementSettings, run_protocol
+    from bench_runner.records import ArtifactInfo
+
+    results = fixture("executorch_benchmark_app/vit_tiny_xnnpack_fp32.json")
+    phone = app_phone([CommandResult(0, results, "")] * 2)
+    artifact = ArtifactInfo.from_path(pte, input_shape=(1, 3, 224, 224))
+    settings = MeasurementSettings(threads=(1,), warmup=1, runs=20, min_seconds=0.0, rounds=2)
+    (record,) = run_protocol(phone, BenchmarkAppHarness(sleep=lambda s: None), [artifact], settings)
+    assert record.ok and record.stats is None and record.samples_ms == ()
+    assert record.harness == "executorch-benchmark-app" and record.aggregate.round_runs == (10, 10)
+    assert record.aggregate.mean_ms == pytest.approx(19.01818714413692)
+    assert "thread count chosen by the app" in record.aggregate.source
+    assert [(r.round, r.when) for r in record.environment] == [(0, "before"), (0, "after"), (1, "before"), (1, "after")]
 
 
 def test_benchmark_app_load_failure_is_the_variant_error(pte):
