@@ -3,9 +3,9 @@
 Sections, one module each: `reparam` (depth reparameterization, host and emulated ARM),
 `runtimes` (DeiT-Tiny on every runtime against the issue's targets), `limit` (distance
 to the attainable matmul throughput), `overhead` (agent against an in-process loop,
-lowering times). Shared pieces: `artifacts` (models and their lowered artifacts),
+lowering times), `demo_time` (the demo's cold and warm wall time). Shared pieces: `artifacts` (models and their lowered artifacts),
 `eager` + `eager_agent` (eager PyTorch as one more runtime of the Python agent),
 `measure` (interleaved measurements, sample rows), `matmul` (the microbenchmark),
-`op_profile` (ONNX Runtime's per-op profile), `machine` (what the run ran on), `tables`
+`op_profile` (per-op profiles: ONNX Runtime's profiler, ExecuTorch's ETDump), `machine` (what the run ran on), `tables`
 (ratios, CSVs, Markdown), `run` (the command). `quant_*` belong to the quantization work.
 """

@@ -1,24 +1,34 @@
-"""Where the time goes per operator type: ONNX Runtime's own profiler over an artifact,
-in this process (used to explain the reparameterization ratios on the host).
+"""Where the time goes per operator type, from each runtime's own profiler, in this
+process (used to explain the ratios on the host):
 
-    onnx_op_profile(path, threads, runs) -> [{"op_type", "calls", "total_ms", "share"}]
+    onnx_op_profile(path, threads, runs) -> [{"op_type", "calls_per_run", "ms_per_run", "share"}]
+    executorch_op_profile(path, threads, runs) -> the same, from ETDump
+    op_profiles({label: Artifact}, runs) -> [{"artifact", "op_type", ...}] for either runtime
+    op_profile_table(rows, top) -> Markdown: op types down, artifacts across
+
+ExecuTorch's XNNPACK delegate reports each of its operators to ETDump by XNNPACK's name
+("Fully Connected (NC, F32) GEMM #12"); the numbered instances are summed per name.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 
-def onnx_op_profile(path: Path, threads: int = 1, runs: int = 20) -> list[dict]:
-    """Per-op-type time over `runs` inferences after 3 warm-ups, largest first."""
+def onnx_op_profile(path: Path, threads: int | None = 1, runs: int = 20) -> list[dict]:
+    """Per-op-type time over `runs` inferences after 3 warm-ups, largest first (`threads`
+    None: ONNX Runtime's default)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    if threads is not None:
+        options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.enable_profiling = True
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -40,7 +50,73 @@ def onnx_op_profile(path: Path, threads: int = 1, runs: int = 20) -> list[dict]:
             op_type = event.get("args", {}).get("op_name", "?")
             totals[op_type][0] += 1
             totals[op_type][1] += event["dur"] / 1e3
+    return _per_run(totals, runs)
+
+
+def executorch_op_profile(path: Path, threads: int | None = 1, runs: int = 20) -> list[dict]:
+    """Per-op-type time over `runs` inferences after 3 warm-ups, largest first, from an
+    ETDump of the program (the delegate call and the method itself left out). ExecuTorch's
+    thread pool is sized once per process (`lowering.runtime.prepare_executorch_threads`):
+    `threads` must match it, or be None to take it as it is."""
+    import torch
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings import portable_lib
+
+    from lowering.runtime import prepare_executorch_threads
+
+    prepare_executorch_threads(threads)
+    program = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
+    meta = program.method_meta("forward").input_tensor_meta(0)
+    images = torch.from_numpy(np.random.default_rng(0).standard_normal(list(meta.sizes())).astype(np.float32))
+    for _ in range(3 + runs):
+        program.forward((images,))
+    with tempfile.TemporaryDirectory() as folder:
+        dump = Path(folder) / "profile.etdp"
+        program.write_etdump_result_to_file(str(dump))
+        events = Inspector(etdump_path=str(dump)).to_dataframe()
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for block, name, times in zip(events["event_block_name"], events["event_name"], events["raw"]):
+        if block != "Execute" or name in ("Method::execute", "DELEGATE_CALL"):
+            continue
+        op_type = re.sub(r" #\d+$", "", name)
+        totals[op_type][0] += runs
+        totals[op_type][1] += float(np.sum(times[3:]))
+    return _per_run(totals, runs)
+
+
+def _per_run(totals: dict[str, list[float]], runs: int) -> list[dict]:
     overall = sum(total for _, total in totals.values()) or 1.0
     rows = [{"op_type": op, "calls_per_run": calls / runs, "ms_per_run": total / runs, "share": total / overall}
             for op, (calls, total) in totals.items()]
     return sorted(rows, key=lambda row: -row["ms_per_run"])
+
+
+def op_profiles(artifacts: dict, runs: int, threads: int | None = 1) -> list[dict]:
+    """Per-op-type profiles of lowered artifacts ({label: lowering.export.Artifact}),
+    each by its own runtime's profiler, labelled with "artifact"."""
+    profilers = {"executorch": executorch_op_profile, "onnx": onnx_op_profile}
+    return [{"artifact": label, **row}
+            for label, artifact in artifacts.items()
+            for row in profilers[artifact.target.backend](artifact.path, threads=threads, runs=runs)]
+
+
+def op_profile_table(rows: list[dict], top: int = 6) -> str:
+    """Milliseconds per inference (calls) of the `top` op types of each artifact, one
+    column per artifact, and each artifact's total."""
+    from bench.tables import markdown_table
+
+    labels = list(dict.fromkeys(row["artifact"] for row in rows))
+    cells = {(row["artifact"], row["op_type"]): row for row in rows}
+    kinds: list[str] = []
+    for label in labels:
+        kinds += [row["op_type"] for row in rows if row["artifact"] == label][:top]
+    kinds = list(dict.fromkeys(kinds))
+
+    def cell(label: str, kind: str) -> str:
+        row = cells.get((label, kind))
+        return f"{row['ms_per_run']:.2f} ({row['calls_per_run']:.0f})" if row else "-"
+
+    table = [{"op type": kind, **{label: cell(label, kind) for label in labels}} for kind in kinds]
+    table.append({"op type": "all ops", **{label: f"{sum(r['ms_per_run'] for r in rows if r['artifact'] == label):.2f}"
+                                           for label in labels}})
+    return markdown_table(table, [("op type", "op type")] + [(label, label) for label in labels])

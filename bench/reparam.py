@@ -6,7 +6,7 @@ resolution, relative only)."""
 from __future__ import annotations
 
 from bench.artifacts import DEPTH_SHAPES, REPARAM_TARGETS, lower, macs, reparam_models, shape_label
-from bench.op_profile import onnx_op_profile
+from bench.op_profile import op_profile_table, op_profiles
 from bench.measure import Budget, Section, labelled_artifacts, measure, sample_rows, stats_rows
 from bench.tables import compare, interval, markdown_table
 from bench_runner.devices.host import HostDevice
@@ -69,21 +69,14 @@ def run_host(budget: Budget) -> Section:
     markdown = (f"ViT-Tiny 224, random weights (seed 0); {macs_note}. Speed-up = p50(12x1) / p50(merged), "
                 "bootstrap 95% CI of the ratio of medians; all eight artifacts interleaved in rounds in one "
                 "agent process per thread count.\n\n" + markdown_table(speedups, COLUMNS))
-    profiles = [{"model": label.split("/")[0], **row}
-                 for label in (f"{BASELINE}/onnx", f"{shape_label(*DEPTH_SHAPES[-1])}/onnx")
-                 for row in onnx_op_profile(artifacts[label].path, threads=1, runs=10 if budget.quick else 30)]
-    markdown += ("\n\nONNX Runtime's profiler, 1 thread, kernel time per op type per inference (12x1 against "
-                 "3x4; top 6 op types each):\n\n" + markdown_table(
-                     [row for model in (BASELINE, shape_label(*DEPTH_SHAPES[-1]))
-                      for row in [r for r in profiles if r["model"] == model][:6]],
-                     (("model", "model"), ("op type", "op_type"), ("calls", "calls_per_run"),
-                      ("ms", "ms_per_run"), ("share", "share"))))
-    markdown += "\n\nTotal kernel ms per inference: " + ", ".join(
-        f"{model} {sum(r['ms_per_run'] for r in profiles if r['model'] == model):.2f}"
-        for model in (BASELINE, shape_label(*DEPTH_SHAPES[-1])))
+    profiles = op_profiles(artifacts, runs=10 if budget.quick else 30)
+    for backend, profiler in (("executorch", "ETDump (XNNPACK's operator names)"), ("onnx", "its profiler")):
+        markdown += (f"\n\nWhere {backend} spends its time at 1 thread, per op type ({profiler}; ms per inference, "
+                     "calls in brackets):\n\n"
+                     + op_profile_table([row for row in profiles if row["artifact"].endswith(f"/{backend}")]))
     return Section("reparam", markdown, {
         "reparam_speedups": speedups,
-        "reparam_onnx_op_profile": profiles,
+        "reparam_op_profile": profiles,
         "reparam_stats": stats_rows("reparam", records, counted),
         "reparam_samples": sample_rows("reparam", records),
     })

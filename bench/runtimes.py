@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.artifacts import RUNTIME_TARGETS, lower, macs, runtime_model, verification_note
 from bench.eager import EagerAgentHarness, save_eager
-from bench.op_profile import onnx_op_profile
+from bench.op_profile import op_profile_table, op_profiles
 from bench.measure import Budget, Section, labelled_artifacts, measure, sample_rows, stats_rows
 from bench.tables import compare, interval, markdown_table
 from bench_runner.devices.host import HostDevice
@@ -132,16 +132,12 @@ def run(budget: Budget) -> tuple[Section, dict, int]:
         "not DeiT-Tiny 224; the random-weight DeiT here has no meaningful accuracy):",
         markdown_table(drops, DROP_COLUMNS) if drops else f"({DEMO_ACCURACY} not found: run `vitdeploy demo` first)",
     ])
-    profiles = [{"artifact": label, **row} for label in ("onnx/fp32", "onnx/int8", "onnx/dynamic-int8")
-                for row in onnx_op_profile(artifacts[label].path, threads=1, runs=10 if budget.quick else 30)]
-    markdown += ("\n\nWhere ONNX Runtime spends its time at 1 thread (its profiler; kernel ms per inference, "
-                 "top 6 op types per artifact):\n\n" + markdown_table(
-                     [row for label in ("onnx/fp32", "onnx/int8", "onnx/dynamic-int8")
-                      for row in [r for r in profiles if r["artifact"] == label][:6]],
-                     (("artifact", "artifact"), ("op type", "op_type"), ("calls", "calls_per_run"),
-                      ("ms", "ms_per_run"), ("share", "share"))))
+    profiles = op_profiles(artifacts, runs=10 if budget.quick else 30)
+    markdown += ("\n\nWhere each runtime spends its time at 1 thread, per op type (ONNX Runtime's profiler; "
+                 "ExecuTorch's ETDump with XNNPACK's operator names; ms per inference, calls in brackets):\n\n"
+                 + op_profile_table(profiles, top=5))
     section = Section("runtimes", markdown, {
-        "runtimes_onnx_op_profile": profiles,
+        "runtimes_op_profile": profiles,
         "runtimes_stats": stats, "runtimes_targets": targets, "runtimes_accuracy_drop": drops,
         "runtimes_samples": sample_rows("runtimes", records),
     })

@@ -3,7 +3,7 @@
 An artifact is keyed by everything that shapes it: the weights' bytes, the model spec,
 whether it was reparameterized, the lowering settings (backend, quantization mode,
 input shape, calibration identity, Core ML deployment target), the export form and its
-FORM_VERSION, LOWERING_VERSION, and the toolchain versions. Entries live in
+version (FORM_VERSIONS), LOWERING_VERSION, and the toolchain versions. Entries live in
 `user_cache_dir()/artifacts/<key>/` holding one artifact and its manifest.
 
 Nothing half-written is ever visible: artifacts are built in a staging directory on the
@@ -30,7 +30,7 @@ from lowering.manifest import manifest_path, read_manifest, write_manifest
 from lowering.user_cache import user_cache_dir
 
 # Bump when a backend's lowering changes the artifacts it writes for the same inputs.
-LOWERING_VERSION = 2
+LOWERING_VERSION = 3
 _STAGING_PREFIX = ".staging-"
 
 

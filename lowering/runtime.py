@@ -94,7 +94,7 @@ def _native_stderr_discarded():
         os.close(devnull)
 
 
-def _prepare_executorch_threads(threads: int | None) -> None:
+def prepare_executorch_threads(threads: int | None) -> None:
     """Size ExecuTorch's thread pool before the first program is loaded; afterwards only
     check that the request matches (resizing a pool in use crashed the process)."""
     global _executorch_threads
@@ -120,7 +120,7 @@ class ExecuTorchRunner:
     def __init__(self, path: Path, threads: int | None):
         from executorch.runtime import Runtime
 
-        _prepare_executorch_threads(threads)
+        prepare_executorch_threads(threads)
         self.method = Runtime.get().load_program(path).load_method("forward")
         self.input_shape = tuple(self.method.metadata.input_tensor_meta(0).sizes())
 

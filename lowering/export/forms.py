@@ -15,13 +15,21 @@ with float32 rounding differences only (about 1e-6 against eager).
       square root and the affine (skipped where it is the identity, as after a merge);
     * attention takes Q, K and V as slices of the qkv output, folds the heads into the
       batch and multiplies with 3-D `bmm` (no 4-D matmuls, no expand, no select);
+    * no linear is wider than MAX_LINEAR_WIDTH features: the heads are split into equal
+      groups, each with its own slice of the qkv weight, and a wide feed-forward network
+      runs as equal chunks of its hidden features,
+      fc2(gelu(fc1 x)) = b2 + sum_c fc2[:, c] gelu(fc1[c] x). A merged (reparameterized)
+      block is exactly such a wide layer, and XNNPACK's fp32 GEMMs run its 1728-3072-wide
+      products at fewer MACs per second than the narrow ones of the unmerged model;
     * the position embedding of the prefix tokens is added to them once, ahead of time,
       so the token sequence is a concatenation of a constant and the patch tokens plus
       their position embedding (no expand for batch 1);
     * the final norm and the head read the prefix tokens as slices (no select).
 
-Module paths are kept: a rewritten module sits where the original one was, so errors
-found in the exported graph name paths of the user's model.
+Module paths are kept: a rewritten module sits where the original one was, and the
+chunks of a split linear are computed by the module at the linear's own path, so errors
+found in the exported graph, and quantization ranges keyed by a linear's path, name paths
+of the user's model.
 """
 
 from __future__ import annotations
@@ -32,11 +40,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lowering.models.layers import Attention
+from lowering.models.layers import Attention, Mlp
 from lowering.models.vit import VisionTransformer
 
-# Bump when a form's graph changes: the artifact cache keys on it.
-FORM_VERSION = 1
+# Bump a form's version when its graph changes: the artifact cache keys on it.
+FORM_VERSIONS = {"eager": 1, "xnnpack": 2}
+# ETDump profiles of ViT-Tiny at 224 on an x86 host (1 thread): XNNPACK's fp32 GEMMs ran
+# 10-31% slower per MAC at 1728, 2304 and 3072 output or input features than at 576-768,
+# so a merged 4 x 3 model ran 10% slower than the 12-layer one; chunks of 768 closed it.
+MAX_LINEAR_WIDTH = 768
 
 
 class AveragingLayerNorm(nn.Module):
@@ -65,22 +77,90 @@ class AveragingLayerNorm(nn.Module):
         return normalized * weight + bias
 
 
+def equal_chunks(units: int, unit_width: int, max_width: int = MAX_LINEAR_WIDTH) -> int:
+    """The fewest equal chunks of whole units (heads, hidden features), each at most
+    `max_width` wide (one unit per chunk when no count fits)."""
+    for count in range(1, units + 1):
+        if units % count == 0 and units // count * unit_width <= max_width:
+            return count
+    return units
+
+
+class OutputChunkedLinear(nn.Module):
+    """A linear whose output features are computed in chunks: `forward(x, c)` is chunk c."""
+
+    def __init__(self, linear: nn.Linear, row_chunks: list[torch.Tensor]):
+        super().__init__()
+        weight, bias = linear.weight.detach(), linear.bias.detach()
+        self.weights = nn.ParameterList([nn.Parameter(weight[rows].clone()) for rows in row_chunks])
+        self.biases = nn.ParameterList([nn.Parameter(bias[rows].clone()) for rows in row_chunks])
+
+    def forward(self, x: torch.Tensor, chunk: int) -> torch.Tensor:
+        return F.linear(x, self.weights[chunk], self.biases[chunk])
+
+
+class InputChunkedLinear(nn.Module):
+    """A linear whose input features come in chunks: `forward(h, c)` is chunk c's partial
+    product, the bias added to chunk 0's."""
+
+    def __init__(self, linear: nn.Linear, chunks: int):
+        super().__init__()
+        self.weights = nn.ParameterList([nn.Parameter(w.clone()) for w in linear.weight.detach().chunk(chunks, dim=1)])
+        self.bias = nn.Parameter(linear.bias.detach().clone())
+
+    def forward(self, hidden: torch.Tensor, chunk: int) -> torch.Tensor:
+        return F.linear(hidden, self.weights[chunk], self.bias if chunk == 0 else None)
+
+
+class ChunkedMlp(nn.Module):
+    """The feed-forward network over equal chunks of its hidden features, each chunk's
+    fc1, GELU and fc2 in turn, the partial outputs summed."""
+
+    def __init__(self, mlp: Mlp, chunks: int):
+        super().__init__()
+        hidden = torch.arange(mlp.fc1.out_features)
+        self.chunks = chunks
+        self.fc1 = OutputChunkedLinear(mlp.fc1, list(hidden.chunk(chunks)))
+        self.act = mlp.act
+        self.fc2 = InputChunkedLinear(mlp.fc2, chunks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc2(self.act(self.fc1(x, 0)), 0)
+        for chunk in range(1, self.chunks):
+            out = out + self.fc2(self.act(self.fc1(x, chunk)), chunk)
+        return out
+
+
 class BatchedHeadsAttention(nn.Module):
-    """Multi-head self-attention as slices of qkv, heads folded into the batch, and `bmm`."""
+    """Multi-head self-attention in head groups: each group's Q, K and V are slices of
+    its own qkv product, its heads are folded into the batch and multiplied with `bmm`,
+    and the groups' outputs are concatenated before the projection."""
 
     def __init__(self, attn: Attention):
         super().__init__()
-        self.num_heads = attn.num_heads
-        self.head_dim = attn.head_dim
+        heads, width = attn.num_heads, attn.head_dim
+        self.groups = equal_chunks(heads, 3 * width)
+        self.group_heads = heads // self.groups
+        self.head_dim = width
         self.scale = attn.scale
-        self.qkv = attn.qkv
+        inner, group_width = heads * width, self.group_heads * width
+        rows = [
+            torch.cat([torch.arange(part * inner + g * group_width, part * inner + (g + 1) * group_width)
+                       for part in range(3)])
+            for g in range(self.groups)
+        ]
+        self.qkv = OutputChunkedLinear(attn.qkv, rows)
         self.proj = attn.proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [self._group(x, group) for group in range(self.groups)]
+        return self.proj(outputs[0] if self.groups == 1 else torch.cat(outputs, dim=-1))
+
+    def _group(self, x: torch.Tensor, group: int) -> torch.Tensor:
         batch, tokens, _ = x.shape
-        heads, width = self.num_heads, self.head_dim
+        heads, width = self.group_heads, self.head_dim
         inner = heads * width
-        qkv = self.qkv(x)
+        qkv = self.qkv(x, group)
         q = qkv[:, :, :inner].reshape(batch, tokens, heads, width).permute(0, 2, 1, 3)
         k = qkv[:, :, inner : 2 * inner].reshape(batch, tokens, heads, width).permute(0, 2, 3, 1)
         v = qkv[:, :, 2 * inner :].reshape(batch, tokens, heads, width).permute(0, 2, 1, 3)
@@ -89,7 +169,7 @@ class BatchedHeadsAttention(nn.Module):
         v = v.reshape(batch * heads, tokens, width)
         attn = torch.bmm(q, k).softmax(dim=-1)
         out = torch.bmm(attn, v).reshape(batch, heads, tokens, width).permute(0, 2, 1, 3)
-        return self.proj(out.reshape(batch, tokens, inner))
+        return out.reshape(batch, tokens, inner)
 
 
 class PrefixSliceViT(nn.Module):
@@ -123,8 +203,9 @@ class PrefixSliceViT(nn.Module):
 
 
 def _xnnpack_form(model: nn.Module) -> nn.Module:
-    _replace_layers(model)
-    return PrefixSliceViT(model) if isinstance(model, VisionTransformer) else model
+    rewritten = PrefixSliceViT(model) if isinstance(model, VisionTransformer) else model
+    _replace_layers(rewritten)
+    return rewritten
 
 
 def _replace_layers(parent: nn.Module) -> None:
@@ -133,6 +214,8 @@ def _replace_layers(parent: nn.Module) -> None:
             setattr(parent, name, AveragingLayerNorm(child))
         elif isinstance(child, Attention):
             setattr(parent, name, BatchedHeadsAttention(child))
+        elif isinstance(child, Mlp) and (chunks := equal_chunks(child.fc1.out_features, 1)) > 1:
+            setattr(parent, name, ChunkedMlp(child, chunks))
         else:
             _replace_layers(child)
 

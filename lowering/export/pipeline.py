@@ -24,7 +24,7 @@ from torch import nn
 
 from lowering.cache import ArtifactCache, cache_key, ensure_writable, publish, weights_sha256
 from lowering.export import coreml, executorch, onnx
-from lowering.export.forms import FORM_VERSION, export_form
+from lowering.export.forms import FORM_VERSIONS, export_form
 from lowering.export.job import BuildJob, Built
 from lowering.export.pt2e import ImageCalibrator
 from lowering.export.settings import CALIBRATED_MODES, LoweringSpec, Target
@@ -103,7 +103,7 @@ class _Lowering:
             "calibration": self.calibration_identity(target),
             "coreml_deployment_target": self.spec.coreml_deployment_target if target.backend == "coreml" else None,
             "form": backend.FORM,
-            "form_version": FORM_VERSION,
+            "form_version": FORM_VERSIONS[backend.FORM],
             "toolchain": self.toolchain,
         })
 

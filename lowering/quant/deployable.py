@@ -164,7 +164,8 @@ class RangeCalibrator:
             if path in self.ranges:
                 template = getattr(prepared, node.target)
                 setattr(prepared, node.target, fixed_range_observer(template, self.ranges[path]))
-                fixed.append(path)
+                if path not in fixed:  # a linear split into chunks has one observer per chunk
+                    fixed.append(path)
         missing = sorted(set(self.ranges) - set(fixed))
         if missing:
             raise NotDeployableError(

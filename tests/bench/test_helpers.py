@@ -59,3 +59,27 @@ def test_parse_args_rejects_unknown_sections():
     assert parse_args(["--only", "reparam,limit"]).sections == ["reparam", "limit"]
     with pytest.raises(SystemExit):
         parse_args(["--only", "nonsense"])
+
+
+def test_op_profiles_read_each_runtimes_own_profiler(tmp_path: Path, monkeypatch):
+    """A tiny ViT through ExecuTorch (ETDump) and ONNX Runtime (its profiler): the matrix
+    products are found and named the way each runtime names them."""
+    import torch
+
+    from bench.op_profile import op_profile_table, op_profiles
+    from lowering.export import LoweringSpec, Target, lower_model
+
+    monkeypatch.setenv("VITDEPLOY_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    model = create("vit_tiny", depth=1, img_size=32, num_classes=10).eval()
+    spec = LoweringSpec(targets=(Target("executorch", "fp32"), Target("onnx", "fp32")))
+    artifacts = {str(a.target): a for a in lower_model(model, spec, log=lambda *_: None)}
+    rows = op_profiles(artifacts, runs=2, threads=None)  # this process's ExecuTorch pool is sized already
+    ops = {(row["artifact"], row["op_type"]) for row in rows}
+    assert ("executorch/fp32", "Fully Connected (NC, F32) GEMM") in ops
+    assert any(label == "onnx/fp32" and op in ("Gemm", "MatMul", "FusedMatMul") for label, op in ops)
+    for label in artifacts:
+        shares = [row["share"] for row in rows if row["artifact"] == label]
+        assert sum(shares) == pytest.approx(1.0) and all(row["ms_per_run"] >= 0 for row in rows)
+    table = op_profile_table(rows, top=2)
+    assert table.splitlines()[0] == "| op type | executorch/fp32 | onnx/fp32 |" and "| all ops |" in table

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from lowering.export.forms import AveragingLayerNorm, BatchedHeadsAttention, export_form
-from lowering.export.unsupported import is_operator, op_name
+from lowering.export.forms import AveragingLayerNorm, BatchedHeadsAttention, ChunkedMlp, equal_chunks, export_form
+from lowering.export.unsupported import is_operator, module_path, op_name
 from lowering.reparam import reparameterize
 from tests.lowering.export.conftest import tiny_vit
 
@@ -56,6 +56,34 @@ def test_xnnpack_form_exports_only_operators_xnnpack_takes(name):
     ops = {op_name(n.target) for n in program.graph.nodes if is_operator(n)}
     assert "aten.bmm" in ops and "aten.linear" in ops
     assert not ops & NOT_XNNPACK
+
+
+@pytest.mark.parametrize(
+    ("units", "unit_width", "chunks"),
+    [(768, 1, 1), (2304, 1, 3), (3072, 1, 4), (1000, 1, 2), (3, 192, 1), (9, 192, 3), (12, 192, 3), (7, 192, 7)],
+)
+def test_equal_chunks_are_the_fewest_within_the_width(units, unit_width, chunks):
+    assert equal_chunks(units, unit_width, max_width=768) == chunks
+
+
+def test_wide_merged_layers_are_split_at_their_own_module_paths():
+    model = reparameterize(tiny_vit(branches=4))  # qkv 2304 and hidden 3072 features wide
+    form = export_form(model, "xnnpack")
+    mlp, attn = form.blocks[0].mlp, form.blocks[0].attn
+    assert isinstance(mlp, ChunkedMlp) and mlp.chunks == 4
+    assert (attn.groups, attn.group_heads) == (3, 4)
+    program = torch.export.export(form, (torch.randn(1, 3, 32, 32),))
+    linears = [module_path(n) for n in program.graph.nodes if is_operator(n) and op_name(n.target) == "aten.linear"]
+    # LayerNorms become linears against an averaging weight, at the norm's path.
+    layers = (torch.nn.Linear, torch.nn.LayerNorm)
+    original = {name for name, module in model.named_modules() if isinstance(module, layers)}
+    assert set(linears) <= original
+    assert linears.count("blocks.0.mlp.fc1") == 4 and linears.count("blocks.0.attn.qkv") == 3
+
+
+def test_narrow_layers_stay_whole():
+    form = export_form(tiny_vit(), "xnnpack")
+    assert not isinstance(form.blocks[0].mlp, ChunkedMlp) and form.blocks[0].attn.groups == 1
 
 
 def test_unknown_form_is_an_error():

@@ -146,6 +146,30 @@ def test_quantized_onnx_modes_report_their_error(artifact_cache):
         "random normal x16, seed 3, ranges fixed by test ranges v1")
     assert hook.calls == [(True, True)]
     assert "MatMulInteger" in artifacts[2].manifest["delegation"]["nodes_by_op_type"]
+    linears, products = _matmul_inputs(artifacts[1].path)
+    assert linears and all(kinds == {"DequantizeLinear"} for kinds in linears)
+    assert products and not any("DequantizeLinear" in kinds for kinds in products)
+
+
+def _matmul_inputs(path) -> tuple[list[set[str]], list[set[str]]]:
+    """For each MatMul or Gemm with a constant (dequantized) weight, and for each MatMul
+    multiplying two activations: the op types producing its inputs."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    constants = {initializer.name for initializer in graph.initializer}
+    producer = {output: node for node in graph.node for output in node.output}
+
+    def weight(name: str) -> bool:
+        node = producer.get(name)
+        return name in constants or (node is not None and node.op_type == "DequantizeLinear" and node.input[0] in constants)
+
+    linears, products = [], []
+    for node in graph.node:
+        if node.op_type in ("MatMul", "Gemm"):
+            kinds = {producer[name].op_type if name in producer else "input" for name in node.input}
+            (linears if any(weight(name) for name in node.input) else products).append(kinds)
+    return linears, products
 
 
 def test_coreml_modes_are_checked_by_spec_and_w8a8_takes_the_calibrator_hook(artifact_cache):

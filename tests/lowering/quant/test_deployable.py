@@ -54,27 +54,34 @@ def test_settings_the_runtimes_cannot_run_are_refused(model, images, config, mes
         deployable_int8(calibrate(model, images, config), images)
 
 
-def _quantization_of_layer_inputs(converted: torch.fx.GraphModule) -> dict[str, tuple[float, int]]:
-    """Module path -> (scale, zero point) of the quantized input of each linear and
-    convolution (the LayerNorms' averaging linears included)."""
+def _quantization_of_layer_inputs(converted: torch.fx.GraphModule) -> dict[str, set[tuple[float, int]]]:
+    """Module path -> the (scale, zero point) pairs of the quantized inputs of the linears
+    and convolutions at that path (the LayerNorms' averaging linears included; a linear
+    the export form splits into chunks has one input per chunk)."""
     from lowering.export.unsupported import module_path
 
-    found = {}
+    found: dict[str, set[tuple[float, int]]] = {}
     layers = (torch.ops.aten.linear.default, torch.ops.aten.conv2d.default)
     for node in converted.graph.nodes:
         if node.op == "call_function" and node.target in layers:
             dequantize = node.args[0]
             if "dequantize_per_tensor" in str(dequantize.target):
-                found[module_path(node)] = (float(dequantize.args[1]), int(dequantize.args[2]))
+                found.setdefault(module_path(node), set()).add((float(dequantize.args[1]), int(dequantize.args[2])))
     return found
 
 
-def test_pt2e_observers_take_our_ranges(calibrated, images):
+@pytest.mark.parametrize("branches", [1, 4], ids=["plain", "merged-wide"])
+def test_pt2e_observers_take_our_ranges(tiny_vit, images, branches):
+    """A merged 4-branch block is wider than the xnnpack form keeps whole: every chunk of
+    a split linear must still take that linear's range."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     from lowering.export.forms import export_form
     from lowering.export.pt2e import xnnpack_quantizer
+    from lowering.reparam import reparameterize
 
+    model = reparameterize(tiny_vit(branches=branches))
+    calibrated = calibrate(model, images, QuantConfig.repq(8, 8), "random(size=8)")
     deployable = deployable_int8(calibrated, images)
     form = export_form(deployable.model, "xnnpack")
     example = images[:1]
@@ -84,7 +91,8 @@ def test_pt2e_observers_take_our_ranges(calibrated, images):
     quantized = _quantization_of_layer_inputs(converted)
     assert set(deployable.calibrator.ranges) <= set(quantized)
     for path, fixed in deployable.calibrator.ranges.items():
-        scale, zero_point = quantized[path]
+        assert len(quantized[path]) == 1, path
+        ((scale, zero_point),) = quantized[path]
         assert scale == pytest.approx(fixed.scale, rel=1e-6), path
         assert zero_point == fixed.zero_point - 128, path  # int8 codes are uint8 codes - 128
     assert sorted(deployable.calibrator.fixed) == sorted(deployable.calibrator.ranges)
