@@ -50,16 +50,20 @@ def run(budget: Budget) -> Section:
         except RuntimeUnavailableError as exc:
             notes.append(f"{label}: no in-process loop ({exc})")
     samples = {(label, kind): [] for label in LABELS for kind in ("agent", "in-process")}
+    alternation_of = {key: [] for key in samples}  # per sample: the alternation it was taken in
     agent_medians = {label: [] for label in LABELS}
     device = HostDevice()
     try:
-        for _ in range(rounds):
+        for alternation in range(rounds):
             for (label, _threads), record in measure(device, PythonAgentHarness(), labelled, settings).items():
                 samples[(label, "agent")] += list(record.samples_ms)
+                alternation_of[(label, "agent")] += [alternation] * len(record.samples_ms)
                 if record.stats is not None:
                     agent_medians[label].append(record.stats.p50_ms)
             for label, runner in runners.items():
-                samples[(label, "in-process")] += _in_process(runner, images, 3, runs)
+                timed = _in_process(runner, images, 3, runs)
+                samples[(label, "in-process")] += timed
+                alternation_of[(label, "in-process")] += [alternation] * len(timed)
     finally:
         device.cleanup()
     rows = []
@@ -68,7 +72,9 @@ def run(budget: Budget) -> Section:
         row = {"artifact": label, "threads": THREADS, "n_agent": len(agent), "n_in_process": len(loop),
                "agent_processes": len(agent_medians[label])}
         if agent and loop:
-            ratio = speedup(loop, agent)  # > 1: the agent is faster than the in-process loop
+            # > 1: the agent is faster than the in-process loop; alternations pair up as rounds
+            ratio = speedup(loop, agent, baseline_rounds=alternation_of[(label, "in-process")],
+                            row_rounds=alternation_of[(label, "agent")])
             row.update(agent_p50_ms=float(np.median(agent)), in_process_p50_ms=float(np.median(loop)),
                        agent_over_in_process=1 / ratio.ratio, ci_low=1 / ratio.ci_high, ci_high=1 / ratio.ci_low)
         medians = np.array(agent_medians[label])

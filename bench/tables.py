@@ -18,11 +18,13 @@ from deploy.report_speedup import speedup
 
 def compare(baseline: BenchRecord, row: BenchRecord) -> dict:
     """`speedup` = median(baseline) / median(row) (above 1: the row is faster) and
-    `latency_ratio` = its inverse, both with bootstrap 95% intervals and sample counts.
-    Empty when either side failed."""
+    `latency_ratio` = its inverse, both with bootstrap 95% intervals (paired rounds: both
+    records come from one interleaved measurement) and sample counts. Empty when either
+    side failed."""
     if baseline.stats is None or row.stats is None:
         return {"speedup": None, "note": f"failed: {baseline.error or row.error}"}
-    result = speedup(baseline.samples_ms, row.samples_ms)
+    result = speedup(baseline.samples_ms, row.samples_ms,
+                     baseline_rounds=baseline.round_index, row_rounds=row.round_index)
     return {
         "baseline_p50_ms": baseline.stats.p50_ms, "row_p50_ms": row.stats.p50_ms,
         "speedup": result.ratio, "speedup_ci_low": result.ci_low, "speedup_ci_high": result.ci_high,
@@ -30,7 +32,7 @@ def compare(baseline: BenchRecord, row: BenchRecord) -> dict:
         "latency_ratio_ci_high": 1 / result.ci_low,
         "n_baseline": baseline.stats.n, "n_row": row.stats.n,
         "cv_baseline": baseline.stats.cv, "cv_row": row.stats.cv,
-        "stable": bool(baseline.stable and row.stable),
+        "stable": bool(baseline.stable and row.stable), "resampled": result.resampled,
     }
 
 

@@ -29,7 +29,8 @@ def pool_repetitions(latency: pd.DataFrame) -> pd.DataFrame:
     """One row per successful artifact x device x threads x harness with raw samples, repetitions pooled.
 
     Columns: the record fields that identify the measurement, `samples_ms` (the pool, in
-    run and repetition order), `records` (per record: key, repetition, samples,
+    run and repetition order), `sample_rounds` (per sample: run, harness, repetition and
+    round, the round it was measured in), `records` (per record: key, repetition, samples,
     round_index), `repetitions`, `repetition_p50_ms`, the pooled statistics
     (`n`, `p50_ms`, `ci95_low_ms`, `ci95_high_ms`, `p90_ms`, ...), `stable` (all
     repetitions stable) and `stability_note`.
@@ -55,6 +56,12 @@ def pool_repetitions(latency: pd.DataFrame) -> pd.DataFrame:
             "first_timestamp": group["timestamp"].min(),
             "last_timestamp": group["timestamp"].max(),
             "samples_ms": samples,
+            # Artifacts measured by one harness in the same run, repetition and round ran
+            # interleaved, side by side: speed-ups pair them round by round.
+            "sample_rounds": tuple(
+                (record.run_id, record.harness, int(record.repetition), int(r))
+                for record in group.itertuples() for r in record.round_index
+            ),
             "records": tuple(
                 (record.key, int(record.repetition), tuple(record.samples_ms), tuple(record.round_index))
                 for record in group.itertuples()

@@ -18,7 +18,7 @@ import pandas as pd
 from bench_runner.stats import BOOTSTRAP_RESAMPLES
 from deploy.report_inputs import ReportError
 from deploy.report_pareto import DOMINATED, FRONT, TIE, pareto_front
-from deploy.report_speedup import SPEEDUP_SEED, speedup
+from deploy.report_speedup import MIN_PAIRED_ROUNDS, SPEEDUP_SEED, speedup
 
 FRONT_RULE = (
     "Pareto: yes = on the accuracy-latency front; tie = on the front only because a row at least as accurate "
@@ -129,7 +129,9 @@ def _with_speedups(group: pd.DataFrame, baseline_index: int | None) -> pd.DataFr
         elif index == baseline_index:
             results.append((1.0, math.nan, math.nan))
         else:
-            measured = speedup(group.loc[baseline_index, "samples_ms"], samples)
+            baseline = group.loc[baseline_index]
+            measured = speedup(baseline["samples_ms"], samples, baseline_rounds=baseline["sample_rounds"],
+                               row_rounds=group.loc[index, "sample_rounds"])
             results.append((measured.ratio, measured.ci_low, measured.ci_high))
     group["speedup"], group["speedup_ci_low"], group["speedup_ci_high"] = zip(*results)
     return group
@@ -220,8 +222,9 @@ def _provenance(group: pd.DataFrame, dataset: str | None, baseline_index: int | 
     if baseline_index is not None:
         entries.append(("speed-up", (
             f"against {group.loc[baseline_index, 'label']}: median(baseline) / median(row), above 1 = faster; "
-            f"95% interval by bootstrap of both rows' raw samples ({BOOTSTRAP_RESAMPLES} resamples, "
-            f"seed {SPEEDUP_SEED})"
+            f"95% interval by bootstrap ({BOOTSTRAP_RESAMPLES} resamples, seed {SPEEDUP_SEED}) of whole rounds, "
+            f"the same rounds for both rows, where they were measured interleaved in at least {MIN_PAIRED_ROUNDS} "
+            "shared rounds; otherwise of both rows' single raw samples, drawn independently"
         )))
     return tuple(entries)
 

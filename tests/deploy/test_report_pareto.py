@@ -82,3 +82,47 @@ def test_speedup_interval_is_reproducible_with_its_fixed_seed():
 def test_speedup_needs_samples_on_both_sides():
     with pytest.raises(ValueError):
         speedup([], [1.0, 2.0])
+
+
+def _rounds(count: int, per_round: int) -> list[int]:
+    return [r for r in range(count) for _ in range(per_round)]
+
+
+def test_paired_rounds_take_out_load_both_rows_shared():
+    """Two rows measured interleaved under load that changed from round to round: the
+    load hit both, so resampling paired rounds gives a tighter interval of the true
+    ratio than resampling single samples."""
+    rng = np.random.default_rng(5)
+    load = np.repeat(rng.uniform(1.0, 1.6, 6), 30)  # each round's slow-down, shared
+    baseline = 10.0 * load * (1 + rng.normal(0, 0.01, load.size))
+    row = 8.0 * load * (1 + rng.normal(0, 0.01, load.size))
+    rounds = _rounds(6, 30)
+    paired = speedup(baseline, row, baseline_rounds=rounds, row_rounds=rounds)
+    independent = speedup(baseline, row)
+    assert (paired.resampled, independent.resampled) == ("paired rounds", "samples")
+    assert paired.ci_low < 1.25 < paired.ci_high
+    assert paired.ci_high - paired.ci_low < (independent.ci_high - independent.ci_low) / 3
+
+
+def test_paired_rounds_widen_an_interval_that_single_samples_make_too_narrow():
+    """Samples of one round share its conditions: when each round of the row sits at its
+    own level, single samples pretend to 180 independent draws; rounds count 6."""
+    rng = np.random.default_rng(6)
+    rounds = _rounds(6, 30)
+    baseline = rng.normal(10.0, 0.05, 180)
+    row = np.repeat(rng.normal(8.0, 0.4, 6), 30) + rng.normal(0, 0.05, 180)
+    paired = speedup(baseline, row, baseline_rounds=rounds, row_rounds=rounds)
+    independent = speedup(baseline, row)
+    assert paired.ci_high - paired.ci_low > 3 * (independent.ci_high - independent.ci_low)
+
+
+@pytest.mark.parametrize(("baseline_rounds", "row_rounds"), [
+    (_rounds(4, 10), _rounds(4, 10)),
+    (_rounds(5, 8), [r + 1 for r in _rounds(5, 8)]),
+], ids=["too few rounds", "other rounds"])
+def test_rows_without_enough_shared_rounds_fall_back_to_single_samples(baseline_rounds, row_rounds):
+    rng = np.random.default_rng(7)
+    baseline, row = rng.normal(10.0, 0.2, len(baseline_rounds)), rng.normal(8.0, 0.2, len(row_rounds))
+    result = speedup(baseline, row, baseline_rounds=baseline_rounds, row_rounds=row_rounds)
+    assert result.resampled == "samples"
+    assert result == speedup(baseline, row)
