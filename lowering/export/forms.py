@@ -15,12 +15,13 @@ with float32 rounding differences only (about 1e-6 against eager).
       square root and the affine (skipped where it is the identity, as after a merge);
     * attention takes Q, K and V as slices of the qkv output, folds the heads into the
       batch and multiplies with 3-D `bmm` (no 4-D matmuls, no expand, no select);
-    * no linear is wider than MAX_LINEAR_WIDTH features: the heads are split into equal
-      groups, each with its own slice of the qkv weight, and a wide feed-forward network
-      runs as equal chunks of its hidden features,
-      fc2(gelu(fc1 x)) = b2 + sum_c fc2[:, c] gelu(fc1[c] x). A merged (reparameterized)
-      block is exactly such a wide layer, and XNNPACK's fp32 GEMMs run its 1728-3072-wide
-      products at fewer MACs per second than the narrow ones of the unmerged model;
+    * with at least SPLIT_FROM_TOKENS tokens, no linear is wider than MAX_LINEAR_WIDTH
+      features: the heads are split into equal groups, each with its own slice of the qkv
+      weight, and a wide feed-forward network runs as equal chunks of its hidden
+      features, fc2(gelu(fc1 x)) = b2 + sum_c fc2[:, c] gelu(fc1[c] x). A merged
+      (reparameterized) block is exactly such a wide layer, and XNNPACK's fp32 GEMMs run
+      its 1728-3072-wide products at fewer MACs per second than the narrow ones of the
+      unmerged model; with very few tokens the extra operators cost more than that;
     * the position embedding of the prefix tokens is added to them once, ahead of time,
       so the token sequence is a concatenation of a constant and the patch tokens plus
       their position embedding (no expand for batch 1);
@@ -44,11 +45,14 @@ from lowering.models.layers import Attention, Mlp
 from lowering.models.vit import VisionTransformer
 
 # Bump a form's version when its graph changes: the artifact cache keys on it.
-FORM_VERSIONS = {"eager": 1, "xnnpack": 2}
+FORM_VERSIONS = {"eager": 1, "xnnpack": 3}
 # ETDump profiles of ViT-Tiny at 224 on an x86 host (1 thread): XNNPACK's fp32 GEMMs ran
 # 10-31% slower per MAC at 1728, 2304 and 3072 output or input features than at 576-768,
 # so a merged 4 x 3 model ran 10% slower than the 12-layer one; chunks of 768 closed it.
 MAX_LINEAR_WIDTH = 768
+# Merged 4 x 3 and 3 x 4 ViT-Tinys split into chunks ran 4-5% faster than whole at 64 px
+# (17 tokens) and 5-6% slower at 32 px (5 tokens), where the GEMMs are tiny.
+SPLIT_FROM_TOKENS = 16
 
 
 class AveragingLayerNorm(nn.Module):
@@ -77,9 +81,12 @@ class AveragingLayerNorm(nn.Module):
         return normalized * weight + bias
 
 
-def equal_chunks(units: int, unit_width: int, max_width: int = MAX_LINEAR_WIDTH) -> int:
+def equal_chunks(units: int, unit_width: int, max_width: int | None = MAX_LINEAR_WIDTH) -> int:
     """The fewest equal chunks of whole units (heads, hidden features), each at most
-    `max_width` wide (one unit per chunk when no count fits)."""
+    `max_width` wide (one unit per chunk when no count fits; one chunk when `max_width`
+    is None)."""
+    if max_width is None:
+        return 1
     for count in range(1, units + 1):
         if units % count == 0 and units // count * unit_width <= max_width:
             return count
@@ -136,10 +143,10 @@ class BatchedHeadsAttention(nn.Module):
     its own qkv product, its heads are folded into the batch and multiplied with `bmm`,
     and the groups' outputs are concatenated before the projection."""
 
-    def __init__(self, attn: Attention):
+    def __init__(self, attn: Attention, max_width: int | None = MAX_LINEAR_WIDTH):
         super().__init__()
         heads, width = attn.num_heads, attn.head_dim
-        self.groups = equal_chunks(heads, 3 * width)
+        self.groups = equal_chunks(heads, 3 * width, max_width)
         self.group_heads = heads // self.groups
         self.head_dim = width
         self.scale = attn.scale
@@ -203,21 +210,27 @@ class PrefixSliceViT(nn.Module):
 
 
 def _xnnpack_form(model: nn.Module) -> nn.Module:
-    rewritten = PrefixSliceViT(model) if isinstance(model, VisionTransformer) else model
-    _replace_layers(rewritten)
+    if isinstance(model, VisionTransformer):
+        spec = model.spec
+        tokens = spec.num_patches + spec.num_prefix_tokens
+        rewritten = PrefixSliceViT(model)
+    else:
+        tokens, rewritten = None, model
+    split = tokens is not None and tokens >= SPLIT_FROM_TOKENS
+    _replace_layers(rewritten, MAX_LINEAR_WIDTH if split else None)
     return rewritten
 
 
-def _replace_layers(parent: nn.Module) -> None:
+def _replace_layers(parent: nn.Module, max_width: int | None) -> None:
     for name, child in list(parent.named_children()):
         if isinstance(child, nn.LayerNorm):
             setattr(parent, name, AveragingLayerNorm(child))
         elif isinstance(child, Attention):
-            setattr(parent, name, BatchedHeadsAttention(child))
-        elif isinstance(child, Mlp) and (chunks := equal_chunks(child.fc1.out_features, 1)) > 1:
+            setattr(parent, name, BatchedHeadsAttention(child, max_width))
+        elif isinstance(child, Mlp) and (chunks := equal_chunks(child.fc1.out_features, 1, max_width)) > 1:
             setattr(parent, name, ChunkedMlp(child, chunks))
         else:
-            _replace_layers(child)
+            _replace_layers(child, max_width)
 
 
 FORMS = {

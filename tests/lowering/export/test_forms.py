@@ -67,12 +67,16 @@ def test_equal_chunks_are_the_fewest_within_the_width(units, unit_width, chunks)
 
 
 def test_wide_merged_layers_are_split_at_their_own_module_paths():
-    model = reparameterize(tiny_vit(branches=4))  # qkv 2304 and hidden 3072 features wide
+    # qkv 2304 and hidden 3072 features wide, 17 tokens
+    model = reparameterize(tiny_vit(branches=4, img_size=64))
     form = export_form(model, "xnnpack")
     mlp, attn = form.blocks[0].mlp, form.blocks[0].attn
     assert isinstance(mlp, ChunkedMlp) and mlp.chunks == 4
     assert (attn.groups, attn.group_heads) == (3, 4)
-    program = torch.export.export(form, (torch.randn(1, 3, 32, 32),))
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert (form(images) - model(images)).abs().max().item() < 1e-5
+    program = torch.export.export(form, (images[:1],))
     linears = [module_path(n) for n in program.graph.nodes if is_operator(n) and op_name(n.target) == "aten.linear"]
     # LayerNorms become linears against an averaging weight, at the norm's path.
     layers = (torch.nn.Linear, torch.nn.LayerNorm)
@@ -81,9 +85,13 @@ def test_wide_merged_layers_are_split_at_their_own_module_paths():
     assert linears.count("blocks.0.mlp.fc1") == 4 and linears.count("blocks.0.attn.qkv") == 3
 
 
-def test_narrow_layers_stay_whole():
-    form = export_form(tiny_vit(), "xnnpack")
-    assert not isinstance(form.blocks[0].mlp, ChunkedMlp) and form.blocks[0].attn.groups == 1
+@pytest.mark.parametrize(("label", "model"), [
+    ("narrow", tiny_vit(img_size=64)),
+    ("wide, 5 tokens", reparameterize(tiny_vit(branches=4, img_size=32))),
+])
+def test_narrow_layers_and_short_sequences_stay_whole(label, model):
+    form = export_form(model, "xnnpack")
+    assert not isinstance(form.blocks[0].mlp, ChunkedMlp) and form.blocks[0].attn.groups == 1, label
 
 
 def test_unknown_form_is_an_error():
