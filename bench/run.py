@@ -49,10 +49,11 @@ def _summary(command: str, machine: dict, sections: list[tuple[Section, float, t
         f"Machine: {machine['cpu']}; {machine['cores']} cores; virtualized: {machine['virtualized']}; {machine['os']}",
         f"Toolchain: {versions}",
         "",
-        "The machine is shared with other work: every comparison is a ratio of artifacts measured side by side, "
-        "interleaved in rounds in one process, with a bootstrap 95% interval of the ratio of medians; n is the "
-        "number of timed samples behind each median and CV the samples' coefficient of variation. The load average "
-        "(1/5/15 min) before and after each section says how busy the machine was.",
+        "The machine may be shared with other work: every comparison is a ratio of artifacts measured side by "
+        "side, interleaved in rounds in one process, with a bootstrap 95% interval of the ratio of medians that "
+        "resamples whole rounds, the same rounds for both sides (single samples where there are fewer than five "
+        "shared rounds); n is the number of timed samples behind each median and CV the samples' coefficient of "
+        "variation. The load average (1/5/15 min) before and after each section says how busy the machine was.",
         "",
         "What the figures mean, which targets are missed and why: [ANALYSIS.md](ANALYSIS.md) (written by hand "
         "for the run dated above; rerunning the command refreshes only this file and the CSVs).",
