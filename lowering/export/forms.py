@@ -49,9 +49,11 @@ FORM_VERSIONS = {"eager": 1, "xnnpack": 3}
 # ETDump profiles of ViT-Tiny at 224 on an x86 host (1 thread): XNNPACK's fp32 GEMMs ran
 # 10-31% slower per MAC at 1728, 2304 and 3072 output or input features than at 576-768,
 # so a merged 4 x 3 model ran 10% slower than the 12-layer one; chunks of 768 closed it.
+# `python -m bench.split_linears` measures whole against split for any model.
 MAX_LINEAR_WIDTH = 768
-# Merged 4 x 3 and 3 x 4 ViT-Tinys split into chunks ran 4-5% faster than whole at 64 px
-# (17 tokens) and 5-6% slower at 32 px (5 tokens), where the GEMMs are tiny.
+# Split against whole, merged 4 x 3 / 3 x 4 ViT-Tinys: 0.86 / 0.90 at 224 px, 0.92 / 0.99
+# at 64 px (17 tokens), 1.04 / 1.01 at 32 px (5 tokens, intervals around 1): below this
+# many tokens the split buys nothing and only adds operators.
 SPLIT_FROM_TOKENS = 16
 
 

@@ -83,3 +83,18 @@ def test_op_profiles_read_each_runtimes_own_profiler(tmp_path: Path, monkeypatch
         assert sum(shares) == pytest.approx(1.0) and all(row["ms_per_run"] >= 0 for row in rows)
     table = op_profile_table(rows, top=2)
     assert table.splitlines()[0] == "| op type | executorch/fp32 | onnx/fp32 |" and "| all ops |" in table
+
+
+def test_split_linears_turns_the_split_off_and_on_by_the_forms_constants():
+    """bench.split_linears compares whole and split forms by patching these constants."""
+    from unittest import mock
+
+    import lowering.export.forms as forms
+    from lowering.reparam import reparameterize
+
+    model = reparameterize(create("vit_tiny", depth=1, branches=4, img_size=32, num_classes=10)).eval()
+    assert forms.export_form(model, "xnnpack").blocks[0].attn.groups == 1  # 5 tokens: whole
+    with mock.patch.object(forms, "SPLIT_FROM_TOKENS", 0):
+        assert forms.export_form(model, "xnnpack").blocks[0].attn.groups == 3
+        with mock.patch.object(forms, "MAX_LINEAR_WIDTH", None):
+            assert forms.export_form(model, "xnnpack").blocks[0].attn.groups == 1
