@@ -13,7 +13,7 @@ import torch
 
 from bench_runner.harness.python_agent import PythonAgentHarness
 from bench_runner.records import ArtifactInfo
-from lowering.manifest import artifact_sha256
+from vitdeploy.manifest import artifact_sha256
 from lowering.models import VisionTransformer
 
 EAGER_AGENT_SCRIPT = Path(__file__).with_name("eager_agent.py")

@@ -13,7 +13,7 @@ from bench.op_profile import op_profile_table, op_profiles
 from bench.measure import Budget, Section, labelled_artifacts, measure, sample_rows, stats_rows
 from bench.tables import compare, interval, markdown_table
 from bench_runner.devices.host import HostDevice
-from lowering.user_cache import user_cache_dir
+from vitdeploy.user_cache import user_cache_dir
 
 EAGER = "eager"
 DEMO_ACCURACY = Path("results/demo/accuracy.jsonl")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_runner.protocol import MeasurementSettings, SettingsError
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 KINDS = ("host", "qemu-arm64", "android", "ios", "macos")
 BACKENDS = ("executorch", "onnx", "coreml")

@@ -38,7 +38,7 @@ from bench_runner.stats import (
     cpu_pressure_note,
 )
 from bench_runner.store import ResultsStore
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 _HEX_MASK = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 

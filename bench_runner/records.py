@@ -15,9 +15,9 @@ from typing import Any
 
 from bench_runner.harness.base import EnvironmentReading, ToolAggregate, Variant
 from bench_runner.stats import LatencyStats
-from lowering.errors import VitdeployError
-from lowering.manifest import RUNTIME_OF_BACKEND, artifact_sha256, artifact_size
-from lowering.manifest import manifest_path as lowering_manifest_path
+from vitdeploy.errors import VitdeployError
+from vitdeploy.manifest import RUNTIME_OF_BACKEND, artifact_sha256, artifact_size
+from vitdeploy.manifest import manifest_path as lowering_manifest_path
 
 # An artifact's runtime by the manifest's backend; by the file format when no manifest says.
 RUNTIME_OF_SUFFIX = {".pte": "executorch", ".onnx": "onnxruntime", ".mlpackage": "coreml", ".mlmodel": "coreml"}

@@ -9,7 +9,7 @@ import sys
 import warnings
 
 from deploy.commands import COMMAND_MODULES
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -13,7 +13,7 @@ from typing import Any
 
 from deploy.commands.lower import INT8_RANGES
 from lowering.data.sources import EMBEDDED as EMBEDDED_DATASET
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 
 class ConfigError(VitdeployError):

@@ -24,8 +24,8 @@ import numpy as np
 
 from lowering.data import EMBEDDED, ImageDataset, open_dataset
 from lowering.data.accuracy import Accuracy, Predict, eager_predictor, measure_accuracy
-from lowering.errors import VitdeployError
-from lowering.manifest import artifact_sha256, now_utc, read_manifest
+from vitdeploy.errors import VitdeployError
+from vitdeploy.manifest import artifact_sha256, now_utc, read_manifest
 from lowering.models import ModelSpec
 
 ACCURACY_FILE = "accuracy.jsonl"

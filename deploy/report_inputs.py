@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench_runner.records import BenchRecord
 from bench_runner.store import PART_PREFIX, PART_SUFFIX, ResultsStore
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 ACCURACY_KINDS = ("deployed", "simulated", "eager")
 # Multiplier that turns a record's top-1/top-5 into percent, by its `unit`.

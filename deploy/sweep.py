@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from deploy.config import SweepConfig
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 Log = Callable[[str], None]
 
@@ -168,7 +168,7 @@ class _Sweep:
 
     def evaluate(self, artifacts: list[Path]) -> None:
         from deploy.evaluate import append_accuracy, evaluate_artifact
-        from lowering.manifest import read_manifest
+        from vitdeploy.manifest import read_manifest
         from lowering.runtime import RuntimeUnavailableError
 
         done = self.evaluated()
@@ -246,7 +246,7 @@ class _Sweep:
         if profile.kind != "qemu-arm64":
             return
         from bench_runner.devices.qemu_setup import find_qemu_arm64, setup_qemu_arm64
-        from lowering.user_cache import user_cache_dir
+        from vitdeploy.user_cache import user_cache_dir
 
         if find_qemu_arm64(user_cache_dir()) is None:
             self.log("setting up the emulated ARM64 CPU (once; about a minute)")

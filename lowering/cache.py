@@ -25,9 +25,9 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from lowering.errors import VitdeployError
-from lowering.manifest import manifest_path, read_manifest, write_manifest
-from lowering.user_cache import user_cache_dir
+from vitdeploy.errors import VitdeployError
+from vitdeploy.manifest import manifest_path, read_manifest, write_manifest
+from vitdeploy.user_cache import user_cache_dir
 
 # Bump when a backend's lowering changes the artifacts it writes for the same inputs.
 LOWERING_VERSION = 3

@@ -24,8 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
-from lowering.errors import VitdeployError
-from lowering.manifest import read_manifest
+from vitdeploy.errors import VitdeployError
+from vitdeploy.manifest import read_manifest
 
 
 class RuntimeUnavailableError(VitdeployError):

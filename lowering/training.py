@@ -30,9 +30,9 @@ import torch
 from lowering.data import ArrayDataset, load_digits
 from lowering.data.accuracy import eager_predictor, measure_accuracy
 from lowering.data.digits import NUM_CLASSES
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.models import ModelSpec, VisionTransformer, create, resolve_spec
-from lowering.user_cache import user_cache_dir
+from vitdeploy.user_cache import user_cache_dir
 
 TRAINING_VERSION = 1
 DEMO_MODEL = "vit_tiny"

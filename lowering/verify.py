@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.runtime import load_artifact
 
 MIN_INPUTS = 32

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 
 class DeviceError(VitdeployError):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
 from bench_runner.devices.process import run_process_group
 from bench_runner.devices.qemu_setup import QemuEnvironment, find_qemu_arm64
-from lowering.user_cache import user_cache_dir
+from vitdeploy.user_cache import user_cache_dir
 
 if TYPE_CHECKING:
     from bench_runner.profiles import DeviceProfile

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
 from bench_runner.devices.base import Device
-from lowering.errors import VitdeployError
-from lowering.manifest import RUNTIME_OF_BACKEND
+from vitdeploy.errors import VitdeployError
+from vitdeploy.manifest import RUNTIME_OF_BACKEND
 
 RUNTIMES = tuple(RUNTIME_OF_BACKEND.values())
 

@@ -25,7 +25,7 @@ from bench_runner.harness.base import (
     ToolAggregate,
     Variant,
 )
-from lowering.manifest import artifact_sha256
+from vitdeploy.manifest import artifact_sha256
 
 # No process gets more timed runs than this, whatever `min_seconds` asks.
 MAX_RUNS_PER_PROCESS = 10000

@@ -123,7 +123,7 @@ def list_devices(args: argparse.Namespace) -> int:
 
 
 def setup_device(args: argparse.Namespace) -> int:
-    from lowering.user_cache import user_cache_dir
+    from vitdeploy.user_cache import user_cache_dir
     from bench_runner.devices.qemu_setup import setup_qemu_arm64
 
     env = setup_qemu_arm64(user_cache_dir(), with_executorch=args.with_executorch, log=print)

@@ -41,7 +41,7 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from deploy.evaluate import append_accuracy, evaluate_artifact
-    from lowering.errors import VitdeployError
+    from vitdeploy.errors import VitdeployError
 
     results, failures = [], []
     print(f"{'artifact':<40} {'model':<16} {'backend':<11} {'quant':<13} {'top-1 %':>8} {'top-5 %':>8} {'images':>7}")

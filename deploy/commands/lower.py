@@ -100,7 +100,7 @@ def _data(args, spec, calibrate: bool):
 
 
 def _describe(artifact) -> list[str]:
-    from lowering.manifest import manifest_path
+    from vitdeploy.manifest import manifest_path
 
     manifest = artifact.manifest
     lines = [f"{artifact.target}: {artifact.path}" + ("  (from cache)" if artifact.from_cache else "")]

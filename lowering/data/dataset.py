@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 
 class DatasetError(VitdeployError):

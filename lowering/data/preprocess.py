@@ -13,7 +13,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.models import Preprocessing
 
 INTERPOLATIONS = {

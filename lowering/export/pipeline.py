@@ -29,7 +29,7 @@ from lowering.export.job import BuildJob, Built
 from lowering.export.pt2e import ImageCalibrator
 from lowering.export.settings import CALIBRATED_MODES, LoweringSpec, Target
 from lowering.export.unsupported import LoweringError
-from lowering.manifest import (
+from vitdeploy.manifest import (
     RUNTIME_OF_BACKEND,
     artifact_sha256,
     artifact_size,

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.verify import MIN_INPUTS
 
 # Each backend's quantization modes, in the order they are listed to users.

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import torch
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 _LISTED = 4
 

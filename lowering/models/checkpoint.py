@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"

@@ -6,7 +6,7 @@ import difflib
 from dataclasses import fields, replace
 from pathlib import Path
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.models.spec import HALF, ModelSpec, Preprocessing
 from lowering.models.vit import VisionTransformer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 MIN_BITS = 3
 MAX_BITS = 8

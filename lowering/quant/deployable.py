@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from lowering.data.dataset import ImageDataset
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.models import VisionTransformer
 from lowering.quant.calibrate import CalibratedModel
 from lowering.quant.layers import FakeQuantConv2d, FakeQuantLinear

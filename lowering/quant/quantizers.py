@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.quant import ranges
 
 SQRT2 = math.sqrt(2.0)

@@ -21,7 +21,7 @@ import copy
 import torch
 from torch import nn
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.quant.layers import FakeQuantLayerNorm, FakeQuantLinear
 from lowering.quant.quantizers import UniformQuantizer
 

@@ -18,7 +18,7 @@ import copy
 
 from torch import nn
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 from lowering.models import VisionTransformer
 from lowering.models.layers import Attention, Block
 from lowering.quant.attention import FakeQuantAttention

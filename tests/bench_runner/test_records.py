@@ -3,7 +3,7 @@ import hashlib
 import pytest
 
 from bench_runner.records import ArtifactError, ArtifactInfo
-from lowering.manifest import artifact_sha256
+from vitdeploy.manifest import artifact_sha256
 from tests.bench_runner.tiny_artifacts import write_manifest, write_tiny_onnx
 
 

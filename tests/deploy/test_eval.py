@@ -14,7 +14,7 @@ from deploy.evaluate import (
 )
 from deploy.report_inputs import load_accuracy
 from lowering.data import DatasetError, load_digits
-from lowering.manifest import artifact_sha256, write_manifest
+from vitdeploy.manifest import artifact_sha256, write_manifest
 from lowering.models import create
 
 TINY = dict(depth=1, embed_dim=48, img_size=16, patch_size=8, num_classes=10)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from deploy.cli import main
-from lowering.manifest import read_manifest
+from vitdeploy.manifest import read_manifest
 
 TINY = ["vit_tiny", "--override", "depth=2", "--override", "num_classes=10", "--img-size", "32"]
 

@@ -51,9 +51,9 @@ def test_a_failed_cell_is_reported_and_the_rest_goes_on(tmp_path):
 
 @pytest.mark.slow
 def test_a_failing_target_is_isolated_from_the_others(tmp_path, monkeypatch):
-    from lowering.errors import VitdeployError
+    from vitdeploy.errors import VitdeployError
     from lowering.export import pipeline
-    from lowering.manifest import read_manifest
+    from vitdeploy.manifest import read_manifest
 
     build = pipeline.BACKEND_MODULES["onnx"].build
 

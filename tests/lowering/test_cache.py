@@ -13,7 +13,7 @@ from lowering.cache import (
     publish,
     weights_sha256,
 )
-from lowering.manifest import manifest_path, write_manifest
+from vitdeploy.manifest import manifest_path, write_manifest
 
 
 def _model(seed=0):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from lowering.manifest import ManifestError, write_manifest
+from vitdeploy.manifest import ManifestError, write_manifest
 from lowering.runtime import RuntimeUnavailableError, load_artifact
 
 WEIGHT = np.arange(12 * 5, dtype=np.float32).reshape(12, 5) / 60

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench_runner.devices.base import DeviceError
-from lowering.user_cache import user_cache_dir
+from vitdeploy.user_cache import user_cache_dir
 from bench_runner.devices.qemu import QemuArm64Device
 from bench_runner.devices.qemu_setup import STAMP_NAME, setup_qemu_arm64
 

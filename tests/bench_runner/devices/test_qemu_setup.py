@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bench_runner.devices import qemu_setup
-from lowering.user_cache import user_cache_dir
+from vitdeploy.user_cache import user_cache_dir
 from bench_runner.devices.qemu_setup import AptSource, QemuSetupError, find_qemu_arm64, setup_qemu_arm64
 
 

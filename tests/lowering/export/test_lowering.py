@@ -19,7 +19,7 @@ from lowering.export import (
     lower_model,
     parse_targets,
 )
-from lowering.manifest import artifact_sha256, manifest_path, read_manifest
+from vitdeploy.manifest import artifact_sha256, manifest_path, read_manifest
 from lowering.models import ModelSpec
 from lowering.runtime import load_artifact
 from lowering.verify import VerificationError

@@ -16,7 +16,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from lowering.errors import VitdeployError
+from vitdeploy.errors import VitdeployError
 
 MANIFEST_SUFFIX = ".manifest.json"
 TOOLCHAIN_PACKAGES = ("torch", "executorch", "onnx", "onnxruntime", "onnxscript", "coremltools", "torchao")
