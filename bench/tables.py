@@ -13,7 +13,7 @@ from typing import Sequence
 import pandas as pd
 
 from bench_runner.records import BenchRecord
-from deploy.report_speedup import speedup
+from deploy.report.statistics import speedup
 
 
 def compare(baseline: BenchRecord, row: BenchRecord) -> dict:

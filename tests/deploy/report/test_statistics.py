@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from deploy.report_pareto import DOMINATED, FRONT, TIE, pareto_front
-from deploy.report_speedup import speedup
+from deploy.report.statistics import DOMINATED, FRONT, TIE, pareto_front, speedup
 
 
 def states(top1, low, high):

@@ -1,20 +1,19 @@
-"""The reporter's inputs, read into pandas DataFrames.
+"""The reporter's inputs: benchmark records, accuracy records and what manifests say.
 
 Latency: every results store (a folder of `records-*.parquet` parts, read with
 `ResultsStore`) in the results directory or below it. Accuracy: every JSON Lines file
 (`*.jsonl`) in the results directory or below it, plus any file named explicitly; each
-line is one accuracy record as `vitdeploy eval` writes it.
+line is one accuracy record as `vitdeploy eval` writes it. Model facts: the artifact's
+manifest as each BenchRecord carries it, read by `manifest_facts` alone.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
-
-import pandas as pd
 
 from bench_runner.records import BenchRecord
 from bench_runner.store import PART_PREFIX, PART_SUFFIX, ResultsStore
@@ -23,15 +22,72 @@ from vitdeploy.errors import VitdeployError
 ACCURACY_KINDS = ("deployed", "simulated", "eager")
 # Multiplier that turns a record's top-1/top-5 into percent, by its `unit`.
 PERCENT_PER_UNIT = {"fraction": 100.0, "percent": 1.0}
-# `artifact_sha256` is required of deployed records only: a simulated or eager record without
-# it names no artifact, so it is read but joins nothing.
 _REQUIRED_ACCURACY_FIELDS = ("dataset", "num_images", "top1", "unit", "kind")
-_OPTIONAL_ACCURACY_FIELDS = ("artifact_sha256", "artifact_path", "model", "backend", "quant", "top5")
-ACCURACY_COLUMNS = (*_REQUIRED_ACCURACY_FIELDS, *_OPTIONAL_ACCURACY_FIELDS, "top1_pct", "top5_pct", "source")
 
 
 class ReportError(VitdeployError):
     """The report cannot be made from what the results directory holds."""
+
+
+@dataclass(frozen=True)
+class AccuracyRecord:
+    """One accuracy record, top-1 and top-5 in percent; `source` is "file:line".
+
+    `kind` is one of ACCURACY_KINDS. `artifact_sha256` is required of deployed records
+    only: a simulated or eager record without it names no artifact, so it joins nothing.
+    """
+
+    dataset: str
+    kind: str
+    artifact_sha256: str | None
+    num_images: int
+    top1_pct: float
+    top5_pct: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ManifestFacts:
+    """What the report takes from an artifact's manifest; None where the manifest does not say.
+
+    `model_name` is the model's label (e.g. a sweep's) or else its name; `verified` is
+    "passed", "failed" or the verification's recorded status; `lowering_toolchain` maps
+    package to version.
+    """
+
+    model_name: str | None
+    spec: dict | None
+    weights_sha256: str | None
+    params: int | None
+    macs: int | None
+    reparameterized: bool | None
+    verified: str | None
+    lowering_toolchain: dict | None
+
+
+def manifest_facts(manifest: dict) -> ManifestFacts:
+    """The facts of one manifest (a BenchRecord's `manifest`, {} without one).
+
+    Every manifest key the report reads is read here.
+    """
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    spec = model.get("spec")
+    verification = manifest.get("verification") if isinstance(manifest.get("verification"), dict) else {}
+    if "passed" in verification:
+        verified = "passed" if verification["passed"] else "failed"
+    else:
+        verified = str(verification["status"]) if verification.get("status") else None
+    toolchain = manifest.get("toolchain")
+    return ManifestFacts(
+        model_name=model.get("label") or model.get("name"),
+        spec=spec if isinstance(spec, dict) else None,
+        weights_sha256=model.get("weights_sha256"),
+        params=model.get("params"),
+        macs=model.get("macs"),
+        reparameterized=manifest.get("reparameterized"),
+        verified=verified,
+        lowering_toolchain=toolchain if isinstance(toolchain, dict) else None,
+    )
 
 
 def store_roots(results_dir: Path) -> list[Path]:
@@ -40,8 +96,8 @@ def store_roots(results_dir: Path) -> list[Path]:
     return sorted({part.parent for part in parts})
 
 
-def load_latency(results_dir: Path) -> pd.DataFrame:
-    """One row per BenchRecord (failed ones included), one column per BenchRecord field.
+def load_latency(results_dir: Path) -> list[BenchRecord]:
+    """Every BenchRecord of the stores in `results_dir` (failed ones included), in store order.
 
     Records stored twice (same key and run id, e.g. a copied store) appear once.
     Raises ReportError when the directory is missing or holds no records.
@@ -50,17 +106,16 @@ def load_latency(results_dir: Path) -> pd.DataFrame:
     if not results_dir.is_dir():
         raise ReportError(f"results directory {results_dir} does not exist; pass the folder given to "
                           "`vitdeploy bench --results` or the sweep's results folder")
-    records: list[BenchRecord] = []
+    records: dict[tuple[str, str], BenchRecord] = {}
     for root in store_roots(results_dir):
-        records.extend(ResultsStore(root).load())
+        for record in ResultsStore(root).load():
+            records.setdefault((record.key, record.run_id), record)
     if not records:
         raise ReportError(
             f"{results_dir} holds no benchmark records (no {PART_PREFIX}*{PART_SUFFIX} files in it or below it); "
             f"measure first, e.g. `vitdeploy bench ARTIFACT --results {results_dir}`"
         )
-    names = [f.name for f in fields(BenchRecord)]
-    frame = pd.DataFrame([{name: getattr(record, name) for name in names} for record in records], columns=names)
-    return frame.drop_duplicates(subset=["key", "run_id"], keep="first").reset_index(drop=True)
+    return list(records.values())
 
 
 def accuracy_files(results_dir: Path, extra: Iterable[Path] = ()) -> list[Path]:
@@ -75,22 +130,21 @@ def accuracy_files(results_dir: Path, extra: Iterable[Path] = ()) -> list[Path]:
     return found
 
 
-def load_accuracy(paths: Iterable[Path]) -> pd.DataFrame:
-    """Every accuracy record of `paths`, with top-1/top-5 converted to percent.
+def load_accuracy(paths: Iterable[Path]) -> list[AccuracyRecord]:
+    """Every accuracy record of `paths`, in file and line order.
 
-    Columns: the record's fields, `top1_pct`, `top5_pct` and `source` ("file:line").
     A malformed line raises ReportError naming the file, the line and the problem.
     """
-    rows = []
+    records = []
     for path in paths:
         with Path(path).open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    rows.append(_accuracy_row(line, f"{path}:{number}"))
-    return pd.DataFrame(rows, columns=list(ACCURACY_COLUMNS))
+                    records.append(_accuracy_record(line, f"{path}:{number}"))
+    return records
 
 
-def _accuracy_row(line: str, source: str) -> dict:
+def _accuracy_record(line: str, source: str) -> AccuracyRecord:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -108,10 +162,15 @@ def _accuracy_row(line: str, source: str) -> dict:
     scale = PERCENT_PER_UNIT.get(record["unit"])
     if scale is None:
         raise ReportError(f"{source}: unit {record['unit']!r} is not one of {', '.join(PERCENT_PER_UNIT)}")
-    top1 = _percent(record["top1"], scale, "top1", source)
-    top5 = _percent(record["top5"], scale, "top5", source) if record.get("top5") is not None else None
-    row = {name: record.get(name) for name in (*_REQUIRED_ACCURACY_FIELDS, *_OPTIONAL_ACCURACY_FIELDS)}
-    return {**row, "top1_pct": top1, "top5_pct": top5, "source": source}
+    return AccuracyRecord(
+        dataset=record["dataset"],
+        kind=record["kind"],
+        artifact_sha256=record.get("artifact_sha256"),
+        num_images=record["num_images"],
+        top1_pct=_percent(record["top1"], scale, "top1", source),
+        top5_pct=_percent(record["top5"], scale, "top5", source) if record.get("top5") is not None else None,
+        source=source,
+    )
 
 
 def _percent(value, scale: float, name: str, source: str) -> float:

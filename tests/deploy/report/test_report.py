@@ -76,8 +76,7 @@ def write_results(root, records, accuracy_lines=()):
 
 def row(report, label, device="host", threads=1):
     table = next(t for t in report.tables if t.device_name == device and t.threads == threads)
-    rows = table.rows.set_index("label")
-    return rows.loc[label]
+    return next(r for r in table.rows if r.label == label)
 
 
 @pytest.fixture(scope="module")
@@ -123,19 +122,19 @@ def written(demo_report, tmp_path_factory):
 
 
 def test_deployed_accuracy_is_joined_by_artifact_sha256_in_percent(demo_report):
-    assert row(demo_report, "vit_tiny depth=12/onnx/fp32")["top1_pct"] == pytest.approx(97.8)  # unit fraction
-    assert row(demo_report, "vit_tiny depth=12/onnx/int8")["top1_pct"] == pytest.approx(97.2)
+    assert row(demo_report, "vit_tiny depth=12/onnx/fp32").deployed.top1_pct == pytest.approx(97.8)  # unit fraction
+    assert row(demo_report, "vit_tiny depth=12/onnx/int8").deployed.top1_pct == pytest.approx(97.2)
     assert demo_report.dataset == DATASET
 
 
 def test_simulated_accuracy_never_fills_the_deployed_column(demo_report):
     simulated_only = row(demo_report, "vit_tiny depth=4/onnx/int8")
-    assert np.isnan(simulated_only["top1_pct"])
-    assert simulated_only["top1_simulated_pct"] == pytest.approx(96.0)
-    assert simulated_only["pareto"] == "n/a"
+    assert simulated_only.deployed is None
+    assert simulated_only.simulated.top1_pct == pytest.approx(96.0)
+    assert simulated_only.pareto == "n/a"
     both = row(demo_report, "vit_tiny depth=12/onnx/int8")
-    assert both["top1_pct"] == pytest.approx(97.2)
-    assert both["top1_simulated_pct"] == pytest.approx(97.9)
+    assert both.deployed.top1_pct == pytest.approx(97.2)
+    assert both.simulated.top1_pct == pytest.approx(97.9)
 
 
 def test_simulated_accuracy_has_its_own_markdown_column(demo_report):
@@ -151,30 +150,30 @@ def test_simulated_accuracy_has_its_own_markdown_column(demo_report):
 
 
 def test_front_on_records_dominated_tie_and_front(demo_report):
-    assert row(demo_report, "vit_tiny depth=12/onnx/fp32")["pareto"] == "yes"  # most accurate
-    assert row(demo_report, "vit_tiny depth=12/onnx/int8")["pareto"] == "yes"
+    assert row(demo_report, "vit_tiny depth=12/onnx/fp32").pareto == "yes"  # most accurate
+    assert row(demo_report, "vit_tiny depth=12/onnx/int8").pareto == "yes"
     tied = row(demo_report, "vit_tiny depth=6/onnx/fp32")
-    assert tied["pareto"] == "tie"
-    assert tied["pareto_others"] == ("vit_tiny depth=12/onnx/int8",)
+    assert tied.pareto == "tie"
+    assert tied.pareto_others == ("vit_tiny depth=12/onnx/int8",)
     dominated = row(demo_report, "vit_tiny depth=3/onnx/fp32")
-    assert dominated["pareto"] == "no"
-    assert "vit_tiny depth=12/onnx/int8" in dominated["pareto_others"]
+    assert dominated.pareto == "no"
+    assert "vit_tiny depth=12/onnx/int8" in dominated.pareto_others
 
 
 def test_speedup_against_the_default_baseline_the_first_models_fp32_row(demo_report):
     table = next(t for t in demo_report.tables if t.device_name == "host")
     assert table.baseline == "vit_tiny depth=12/onnx/fp32"
-    assert row(demo_report, "vit_tiny depth=12/onnx/fp32")["speedup"] == 1.0
+    assert row(demo_report, "vit_tiny depth=12/onnx/fp32").speedup == 1.0
     faster = row(demo_report, "vit_tiny depth=12/onnx/int8")
     expected = np.median([s for s in latency_samples(10.0, seed=1)]) / np.median(latency_samples(5.0, seed=2))
-    assert faster["speedup"] == pytest.approx(expected)
-    assert faster["speedup_ci_low"] < faster["speedup"] < faster["speedup_ci_high"]
+    assert faster.speedup == pytest.approx(expected)
+    assert faster.speedup_ci_low < faster.speedup < faster.speedup_ci_high
 
 
 def test_named_baseline_by_label_or_model_and_unknown_baseline(demo_results):
     by_label = build_report(demo_results, baseline="vit_tiny depth=3/onnx/fp32")
-    assert row(by_label, "vit_tiny depth=3/onnx/fp32")["speedup"] == 1.0
-    assert row(by_label, "vit_tiny depth=12/onnx/fp32")["speedup"] < 1.0
+    assert row(by_label, "vit_tiny depth=3/onnx/fp32").speedup == 1.0
+    assert row(by_label, "vit_tiny depth=12/onnx/fp32").speedup < 1.0
     by_model = build_report(demo_results, baseline="vit_tiny depth=4")
     assert by_model.tables[0].baseline == "vit_tiny depth=4/onnx/int8"  # no fp32 row: the model's only row
     with pytest.raises(ReportError, match="matches no measured row"):
@@ -243,9 +242,9 @@ def test_repetitions_are_pooled_from_raw_samples(tmp_path):
     write_results(tmp_path, [bench_record("a", first), bench_record("a", second, repetition=1)])
     pooled = row(build_report(tmp_path), "vit_tiny/onnx/fp32")
     reference = LatencyStats.from_samples(first + second)
-    assert (pooled["n"], pooled["repetitions"]) == (90, 2)
-    assert pooled["p50_ms"] == reference.p50_ms
-    assert (pooled["ci95_low_ms"], pooled["ci95_high_ms"]) == (reference.ci95_low_ms, reference.ci95_high_ms)
+    assert (pooled.stats.n, pooled.repetitions) == (90, 2)
+    assert pooled.stats.p50_ms == reference.p50_ms
+    assert (pooled.stats.ci95_low_ms, pooled.stats.ci95_high_ms) == (reference.ci95_low_ms, reference.ci95_high_ms)
     assert "(2 reps)" in markdown_for_device(build_report(tmp_path), "host")
 
 
@@ -298,7 +297,7 @@ def test_deployed_accuracy_must_name_its_artifact_but_simulated_may_not(tmp_path
     anonymous["artifact_sha256"] = None
     write_results(tmp_path, [bench_record("a", latency_samples(10.0, 1))], [accuracy_line("a", 97.0), json.dumps(anonymous)])
     report = build_report(tmp_path)
-    assert np.isnan(row(report, "vit_tiny/onnx/fp32")["top1_simulated_pct"])
+    assert row(report, "vit_tiny/onnx/fp32").simulated is None
     assert any("name no artifact" in note and "accuracy.jsonl:2" in note for note in report.notes)
     anonymous["kind"] = "deployed"
     (tmp_path / "accuracy.jsonl").write_text(json.dumps(anonymous) + "\n")
@@ -312,14 +311,14 @@ def test_several_data_sets_need_a_choice(tmp_path):
     with pytest.raises(ReportError, match="--dataset"):
         build_report(tmp_path)
     chosen = build_report(tmp_path, dataset="imagenet val (50000 images)")
-    assert row(chosen, "vit_tiny/onnx/fp32")["top1_pct"] == pytest.approx(71.0)
+    assert row(chosen, "vit_tiny/onnx/fp32").deployed.top1_pct == pytest.approx(71.0)
 
 
 def test_accuracy_file_outside_the_results_dir(tmp_path):
     results = write_results(tmp_path / "results", [bench_record("a", latency_samples(10.0, 1))])
     extra = tmp_path / "eval.jsonl"
     extra.write_text(accuracy_line("a", 0.5, unit="fraction") + "\n")
-    assert row(build_report(results, accuracy=[extra]), "vit_tiny/onnx/fp32")["top1_pct"] == pytest.approx(50.0)
+    assert row(build_report(results, accuracy=[extra]), "vit_tiny/onnx/fp32").deployed.top1_pct == pytest.approx(50.0)
 
 
 def test_cli_writes_the_report_and_prints_the_tables(tmp_path, capsys):
@@ -367,14 +366,15 @@ def mixed_report(tmp_path_factory):
 def test_aggregate_records_stay_out_of_the_pareto_table(mixed_report):
     report, _ = mixed_report
     (table,) = report.tables
-    assert sha_of("app") not in set(table.rows["artifact_sha256"])
+    assert sha_of("app") not in {r.artifact_sha256 for r in table.rows}
     # "app" is faster and more accurate than both: had it been ranked, neither would be on the front.
-    assert list(table.rows["pareto"]) == ["yes", "yes"]
+    assert [r.pareto for r in table.rows] == ["yes", "yes"]
     (aggregates,) = report.aggregate_tables
-    (row_,) = aggregates.rows.to_dict("records")
-    assert row_["runs"] == 30 and row_["mean_ms"] == pytest.approx((10 * 2.0 + 10 * 2.2 + 10 * 2.4) / 30)
-    assert row_["trimmed_mean_ms"] == pytest.approx(row_["mean_ms"] - 0.5)
-    assert row_["repetitions"] == 2 and report.devices == ("host",)
+    (row_,) = aggregates.rows
+    pooled = row_.aggregate
+    assert pooled.runs == 30 and pooled.mean_ms == pytest.approx((10 * 2.0 + 10 * 2.2 + 10 * 2.4) / 30)
+    assert pooled.trimmed_mean_ms == pytest.approx(pooled.mean_ms - 0.5)
+    assert row_.repetitions == 2 and report.devices == ("host",)
 
 
 def test_aggregate_table_in_markdown_and_html_says_what_it_is(mixed_report):

@@ -7,8 +7,9 @@ from html import escape
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from deploy.report_aggregates import AggregateTable, aggregate_cells
-from deploy.report_tables import EMULATED_CAVEAT, DeviceTable, table_cells
+from deploy.report.aggregates import AggregateTable
+from deploy.report.cells import aggregate_cells, table_cells
+from deploy.report.tables import EMULATED_CAVEAT, DeviceTable
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 78rem;
@@ -60,7 +61,7 @@ def _section(table: DeviceTable, plot: Path | None) -> str:
     lines = [f'<section id="{escape(table.slug)}">', f"<h2>{escape(table.title)}</h2>"]
     if table.emulated:
         lines.append(_EMULATED_BANNER)
-    lines.append(_table(headers, cells, [_ROW_CLASS.get(pareto, "") for pareto in table.rows["pareto"]]))
+    lines.append(_table(headers, cells, [_ROW_CLASS.get(row.pareto, "") for row in table.rows]))
     if table.notes:
         lines.append(_notes(table.notes))
     if plot is not None:
@@ -80,7 +81,6 @@ def _aggregate_section(table: AggregateTable) -> str:
         lines.append(_EMULATED_BANNER)
     lines += [_table(headers, cells, [""] * len(cells)), _notes(table.notes), "</section>"]
     return "\n".join(lines)
-
 
 
 def _table(headers: Sequence[str], cells: Sequence[Sequence[str]], row_classes: Sequence[str]) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from deploy.report_tables import DeviceTable
+from deploy.report.frame import report_frame
+from deploy.report.tables import DeviceTable
 
 # Pareto state -> (colour, marker, legend text); dominated points are drawn hollow.
 _STYLES = {
@@ -35,7 +36,7 @@ def plot_table(table: DeviceTable, directory: Path) -> tuple[Path, Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rated = table.rows[table.rows["top1_pct"].notna()]
+    rated = report_frame(row for row in table.rows if row.deployed is not None)
     if rated.empty:
         raise ValueError(f"{table.title}: no row has deployed accuracy to plot")
     figure = Figure(figsize=(8.5, 5.8))
@@ -66,7 +67,7 @@ def plot_table(table: DeviceTable, directory: Path) -> tuple[Path, Path]:
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize=8, framealpha=0.9)
     axes.set_title("\n".join(textwrap.wrap(table.title, 80)), fontsize=10)
-    unrated = table.rows.loc[table.rows["top1_pct"].isna(), "label"].tolist()
+    unrated = [row.label for row in table.rows if row.deployed is None]
     if unrated:
         figure.text(0.01, 0.005, "\n".join(textwrap.wrap("not drawn (no deployed top-1): " + ", ".join(unrated), 130)),
                     fontsize=7, color="#555555", va="bottom")

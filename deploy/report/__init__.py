@@ -1,0 +1,29 @@
+"""The accuracy-latency Pareto report: latency records joined with accuracy records.
+
+    report = build_report(results_dir, baseline=None, accuracy=(), dataset=None)
+    files = write_report(report, out_dir)   # report.md, report.csv, raw_samples.csv, report.html, plots/
+    print(markdown_for_device(report, "host"))
+
+Latency comes from the results stores in the results folder, accuracy from the JSON
+Lines files `vitdeploy eval` writes there; they are joined by artifact sha256. There is
+one table per device and thread count, in the style of ElasticViT's tables (model,
+resolution, params, MACs, quantization, backend, top-1, p50 with its 95% interval, p90,
+speed-up against a baseline, Pareto front). Records whose tool reported only an
+aggregate (a mean over N runs, no raw samples) never enter those tables: each device
+with such records gets one table of them apart, never ranked.
+
+The modules, in the order the data flows: `inputs` (records, accuracy, manifest facts),
+`rows` (`ReportRow`: repetitions pooled; `labels` names them), `accuracy` (joined to
+rows), `tables` (device tables: speed-ups, front; `provenance`) and `aggregates`
+(tool-aggregate tables), `build` (the Report); then the edges: `cells` (display text),
+`markdown`, `html`, `frame` (the only DataFrames: report.csv, raw_samples.csv, plots),
+`plots` and `files`. `statistics` holds the speed-up and the front rule, which
+`bench/` uses too.
+"""
+
+from deploy.report.build import Report, build_report
+from deploy.report.files import ReportFiles, write_report
+from deploy.report.inputs import ReportError
+from deploy.report.markdown import markdown_for_device
+
+__all__ = ["Report", "ReportError", "ReportFiles", "build_report", "markdown_for_device", "write_report"]

@@ -1,0 +1,61 @@
+"""Building the report: the records of a results folder read, pooled, joined with accuracy and tabled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from deploy.report.accuracy import attach_accuracy, choose_dataset
+from deploy.report.aggregates import AggregateTable, aggregate_tables
+from deploy.report.inputs import ReportError, accuracy_files, load_accuracy, load_latency
+from deploy.report.rows import aggregate_rows, sampled_rows
+from deploy.report.tables import DeviceTable, device_tables
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every device table of one results folder, and notes that concern all of them.
+
+    `dataset` is the data set whose deployed top-1 the tables show (None without
+    accuracy records). `aggregate_tables` hold, per device, the records whose tool
+    reported only an aggregate; they are never part of `tables`.
+    """
+
+    results_dir: Path
+    dataset: str | None
+    tables: tuple[DeviceTable, ...]
+    notes: tuple[str, ...]
+    aggregate_tables: tuple[AggregateTable, ...] = ()
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Every device the report has a table for (device tables first, then aggregate-only devices)."""
+        names = [t.device_name for t in self.tables] + [t.device_name for t in self.aggregate_tables]
+        return tuple(dict.fromkeys(names))
+
+
+def build_report(
+    results_dir: Path, baseline: str | None = None, accuracy: Iterable[Path] = (), dataset: str | None = None
+) -> Report:
+    """Read the results folder (and the extra `accuracy` files) and build every table.
+
+    `baseline` is a model name or a row label "model/backend/quant" (default: the fp32
+    row of the first model alphabetically); `dataset` picks the accuracy data set when
+    the records cover several. Raises ReportError when there is nothing to report.
+    """
+    results_dir = Path(results_dir)
+    records = load_latency(results_dir)
+    failed = [record for record in records if not record.ok]
+    if len(failed) == len(records):
+        errors = "; ".join(sorted({(r.error or "no error text").strip().splitlines()[0][:160] for r in failed})[:3])
+        raise ReportError(f"all {len(records)} benchmark records in {results_dir} failed, nothing to report: {errors}")
+    rows = sampled_rows(records)
+    tables, notes, chosen = [], [], None
+    if rows:
+        accuracy_records = load_accuracy(accuracy_files(results_dir, accuracy))
+        chosen = choose_dataset(accuracy_records, {row.artifact_sha256 for row in rows}, dataset)
+        rows, notes = attach_accuracy(rows, accuracy_records, chosen)
+        tables = device_tables(rows, failed, baseline, chosen)
+    return Report(results_dir=results_dir, dataset=chosen, tables=tuple(tables), notes=tuple(notes),
+                  aggregate_tables=tuple(aggregate_tables(aggregate_rows(records))))

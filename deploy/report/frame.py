@@ -1,0 +1,84 @@
+"""The report's columns: report rows as pandas DataFrames, for report.csv, raw_samples.csv and the plots.
+
+`report_frame` is the one place that names the columns of a row; the rest of the
+report works on `ReportRow`s.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Iterable
+
+import pandas as pd
+
+from deploy.report.rows import ReportRow
+
+LATENCY_FROM_SAMPLES = "raw samples"
+LATENCY_FROM_AGGREGATE = "tool aggregate"
+COLUMNS = (
+    "device_name", "device_kind", "emulated", "device_fingerprint", "threads", "label", "model_label", "model",
+    "backend", "quant", "runtime", "harness", "artifact_sha256", "artifact_path", "resolution", "params", "macs",
+    "reparameterized", "verified", "top1_pct", "top5_pct", "num_images", "accuracy_source", "top1_simulated_pct",
+    "top1_eager_pct", "n", "repetitions", "repetition_p50_ms", "p50_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms",
+    "p99_ms", "min_ms", "mean_ms", "trimmed_mean_ms", "std_ms", "cv", "stable", "stability_note", "speedup",
+    "speedup_ci_low", "speedup_ci_high", "baseline", "pareto", "pareto_others", "record_keys",
+    "latency_from", "aggregate_runs", "aggregate_mean_ms", "aggregate_trimmed_mean_ms", "aggregate_trimmed_mean_pooled",
+    "aggregate_source",
+)
+# Counts that some rows lack: nullable integers, so that they print as integers, not as floats.
+_COUNT_COLUMNS = ("params", "macs", "num_images", "n", "aggregate_runs")
+SAMPLE_COLUMNS = (
+    "device_name", "threads", "label", "artifact_sha256", "record_key", "repetition", "round", "sample_index", "sample_ms",
+)
+
+
+def report_frame(rows: Iterable[ReportRow]) -> pd.DataFrame:
+    """One line per row, the COLUMNS in order; a column a row has no value for is empty (NaN/NA).
+
+    The statistics columns are the pooled LatencyStats' fields (empty for a tool-aggregate
+    row, which has the `aggregate_*` columns instead); list-valued columns hold JSON text.
+    """
+    frame = pd.DataFrame([_values(row) for row in rows], columns=list(COLUMNS))
+    return frame.astype({column: "Int64" for column in _COUNT_COLUMNS})
+
+
+def samples_frame(rows: Iterable[ReportRow]) -> pd.DataFrame:
+    """One line per raw sample of `rows`, with the record, repetition and round it came from."""
+    lines = [
+        (row.device_name, row.threads, row.label, row.artifact_sha256, record.key, int(record.repetition), int(round_),
+         index, sample)
+        for row in rows for record in row.records
+        for index, (sample, round_) in enumerate(zip(record.samples_ms, record.round_index))
+    ]
+    return pd.DataFrame(lines, columns=list(SAMPLE_COLUMNS))
+
+
+def _values(row: ReportRow) -> dict[str, object]:
+    deployed, aggregate = row.deployed, row.aggregate
+    return {
+        "device_name": row.device_name, "device_kind": row.device_kind, "emulated": row.emulated,
+        "device_fingerprint": row.device_fingerprint, "threads": row.threads, "label": row.label,
+        "model_label": row.model_label, "model": row.model, "backend": row.backend, "quant": row.quant,
+        "runtime": row.runtime, "harness": row.harness, "artifact_sha256": row.artifact_sha256,
+        "artifact_path": row.artifact_path, "resolution": row.resolution, "params": row.params, "macs": row.macs,
+        "reparameterized": row.reparameterized, "verified": row.verified,
+        "top1_pct": deployed.top1_pct if deployed else None,
+        "top5_pct": deployed.top5_pct if deployed else None,
+        "num_images": deployed.num_images if deployed else None,
+        "accuracy_source": deployed.source if deployed else None,
+        "top1_simulated_pct": row.simulated.top1_pct if row.simulated else None,
+        "top1_eager_pct": row.eager.top1_pct if row.eager else None,
+        "repetitions": row.repetitions, "repetition_p50_ms": json.dumps(list(row.repetition_p50_ms)),
+        **(asdict(row.stats) if row.stats is not None else {}),
+        "stable": row.stable, "stability_note": row.stability_note, "speedup": row.speedup,
+        "speedup_ci_low": row.speedup_ci_low, "speedup_ci_high": row.speedup_ci_high, "baseline": row.baseline,
+        "pareto": row.pareto, "pareto_others": json.dumps(list(row.pareto_others)),
+        "record_keys": json.dumps(list(row.record_keys)),
+        "latency_from": LATENCY_FROM_SAMPLES if aggregate is None else LATENCY_FROM_AGGREGATE,
+        "aggregate_runs": aggregate.runs if aggregate else None,
+        "aggregate_mean_ms": aggregate.mean_ms if aggregate else None,
+        "aggregate_trimmed_mean_ms": aggregate.trimmed_mean_ms if aggregate else None,
+        "aggregate_trimmed_mean_pooled": aggregate.trimmed_mean_is_pooled if aggregate else None,
+        "aggregate_source": aggregate.source if aggregate else None,
+    }

@@ -1,0 +1,179 @@
+"""One table per device and thread count: its rows ranked, with baseline speed-ups and the Pareto front.
+
+`device_tables` builds them from the accuracy-joined sampled rows; `cells.table_cells`
+turns one into display text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+from bench_runner.records import BenchRecord
+from deploy.report.accuracy import REFERENCE_ACCURACY
+from deploy.report.inputs import ReportError
+from deploy.report.provenance import provenance
+from deploy.report.rows import UNRATED, ReportRow
+from deploy.report.statistics import DOMINATED, FRONT, TIE, pareto_front, speedup
+
+FRONT_RULE = (
+    "Pareto: yes = on the accuracy-latency front; tie = on the front only because a row at least as accurate "
+    "has an overlapping p50 interval (the two are not ranked); no = a row at least as accurate is faster beyond "
+    "both 95% intervals; n/a = no deployed top-1."
+)
+EMULATED_CAVEAT = "relative timings only, not a phone's latency"
+_PARETO_TEXT = {FRONT: "yes", TIE: "tie", DOMINATED: "no"}
+
+
+@dataclass(frozen=True)
+class DeviceTable:
+    """The report of one device at one thread count.
+
+    `rows` (one per artifact x harness, fastest first) carry their standing: speed-up
+    over `baseline` (a row label) and Pareto state. `title` names the device and, for an
+    emulated one, says its timings are relative only. `provenance` is (what, value)
+    pairs; `notes` explain or qualify single rows.
+    """
+
+    device_name: str
+    threads: int
+    emulated: bool
+    title: str
+    rows: tuple[ReportRow, ...]
+    baseline: str | None
+    has_accuracy: bool
+    provenance: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...]
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe name: device and threads."""
+        return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', self.device_name).strip('-')}-{self.threads}t"
+
+
+def device_title(name: str, cpu_model: str, emulated: bool, threads: int) -> str:
+    """"host, 1 thread"; an emulated device also names its CPU and says what its timings mean."""
+    if emulated:
+        cpu = re.sub(r"^QEMU\s+|\s*\(emulated\)$", "", cpu_model, flags=re.IGNORECASE)
+        cpu = re.sub(r"\bcortex-a(\d+)", lambda m: f"Cortex-A{m.group(1)}", cpu, flags=re.IGNORECASE)
+        name = f"{name} (emulated {cpu}: {EMULATED_CAVEAT})"
+    return f"{name}, {threads} thread{'' if threads == 1 else 's'}"
+
+
+def device_tables(
+    rows: Sequence[ReportRow], failed: Sequence[BenchRecord], baseline: str | None, dataset: str | None
+) -> list[DeviceTable]:
+    """One DeviceTable per device and thread count, in name and thread order.
+
+    `baseline` is a row label ("model/backend/quant") or a model name (its fp32 row is
+    preferred, then backends alphabetically); None takes the fp32 row of the first
+    model alphabetically. A named baseline that no table holds raises ReportError.
+    `failed` records are named in their table's notes.
+    """
+    if baseline is not None and not any(_matches_baseline(row, baseline) for row in rows):
+        models = ", ".join(sorted({row.model_label for row in rows}))
+        labels = ", ".join(sorted({row.label for row in rows}))
+        raise ReportError(f"baseline {baseline!r} matches no measured row; give a model name ({models}) "
+                          f"or a row label ({labels})")
+    groups: dict[tuple[str, int], list[ReportRow]] = {}
+    for row in rows:
+        groups.setdefault((row.device_name, row.threads), []).append(row)
+    tables = []
+    for (device_name, threads), group in sorted(groups.items(), key=lambda item: item[0]):
+        group = sorted(group, key=lambda row: (row.stats.p50_ms, row.label))
+        baseline_row = _baseline_row(group, baseline)
+        group = _ranked(group, baseline_row)
+        failures = [record for record in failed if record.device_name == device_name and record.threads == threads]
+        emulated = any(row.emulated for row in group)
+        cpu_model = str(group[0].records[0].device.get("cpu_model", ""))
+        tables.append(DeviceTable(
+            device_name=str(device_name),
+            threads=int(threads),
+            emulated=emulated,
+            title=device_title(str(device_name), cpu_model, emulated, int(threads)),
+            rows=tuple(group),
+            baseline=None if baseline_row is None else baseline_row.label,
+            has_accuracy=any(row.deployed is not None for row in group),
+            provenance=provenance(group, dataset, baseline_row),
+            notes=_notes(group, failures, baseline, baseline_row),
+        ))
+    return tables
+
+
+def _matches_baseline(row: ReportRow, baseline: str) -> bool:
+    return baseline in (row.label, row.model_label, row.model)
+
+
+def _baseline_row(group: list[ReportRow], baseline: str | None) -> ReportRow | None:
+    if baseline is not None:
+        exact = [row for row in group if row.label == baseline]
+        if exact:
+            return exact[0]
+    candidates = [row for row in group if baseline is None or _matches_baseline(row, baseline)]
+    if not candidates:
+        return None
+    fp32 = [row for row in candidates if row.quant == "fp32"]
+    return min(fp32 or candidates, key=lambda row: (row.model_label, row.backend, row.label))
+
+
+def _ranked(group: list[ReportRow], baseline: ReportRow | None) -> list[ReportRow]:
+    """The rows with their speed-up over `baseline` and their standing on the front."""
+    rated = [row for row in group if row.deployed is not None]
+    statuses = pareto_front([row.deployed.top1_pct for row in rated], [row.stats.ci95_low_ms for row in rated],
+                            [row.stats.ci95_high_ms for row in rated])
+    standing = {row.label: status for row, status in zip(rated, statuses)}
+    ranked = []
+    for row in group:
+        ratio, low, high = _speedup(row, baseline)
+        status = standing.get(row.label)
+        ranked.append(replace(
+            row, baseline=None if baseline is None else baseline.label, speedup=ratio, speedup_ci_low=low,
+            speedup_ci_high=high, pareto=UNRATED if status is None else _PARETO_TEXT[status.state],
+            pareto_others=() if status is None else tuple(rated[j].label for j in status.others),
+        ))
+    return ranked
+
+
+def _speedup(row: ReportRow, baseline: ReportRow | None) -> tuple[float | None, float | None, float | None]:
+    """The row's speed-up over the baseline and its 95% interval (none for the baseline itself)."""
+    if baseline is None:
+        return None, None, None
+    if row.label == baseline.label:
+        return 1.0, None, None
+    measured = speedup(baseline.samples_ms, row.samples_ms, baseline_rounds=baseline.sample_rounds,
+                       row_rounds=row.sample_rounds)
+    return measured.ratio, measured.ci_low, measured.ci_high
+
+
+def _notes(
+    group: list[ReportRow], failures: list[BenchRecord], baseline: str | None, baseline_row: ReportRow | None
+) -> tuple[str, ...]:
+    notes = []
+    if any(row.deployed is not None for row in group):
+        notes.append(FRONT_RULE)
+        missing = [row.label for row in group if row.deployed is None]
+        if missing:
+            notes.append("No deployed top-1 (not on the front, n/a): " + ", ".join(missing) + ".")
+    for header, accuracy_of in REFERENCE_ACCURACY:
+        if any(accuracy_of(row) is not None for row in group):
+            notes.append(f"'{header}' is a PyTorch model's accuracy, not the artifact's; it never enters the front.")
+    if baseline is not None and baseline_row is None:
+        notes.append(f"Baseline {baseline} was not measured here: no speed-ups.")
+    for row in group:
+        if not row.stable:
+            notes.append(f"† {row.label}: unstable measurement ({row.stability_note}); measure again on a quiet machine.")
+    unverified: dict[str, list[str]] = {}
+    for row in group:
+        if row.verified != "passed":
+            state = "not recorded in the manifest" if row.verified is None else row.verified
+            unverified.setdefault(state, []).append(row.label)
+    for state in sorted(unverified):
+        notes.append(f"Verification against the eager model {state}: " + ", ".join(unverified[state]) + ".")
+    for record in failures:
+        error = (record.error or "").strip()
+        first_line = error.splitlines()[0][:200] if error else "no error text"
+        notes.append(f"Failed, not in the table: {record.model}/{record.backend}/{record.quant} "
+                     f"({Path(record.artifact_path).name}, repetition {record.repetition}): {first_line}")
+    return tuple(notes)
