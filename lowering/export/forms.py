@@ -41,11 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lowering.models.layers import Attention, Mlp
+from lowering.models.layers import Attention, Mlp, MultiHeadAttention
 from lowering.models.vit import VisionTransformer
 
 # Bump a form's version when its graph changes: the artifact cache keys on it.
-FORM_VERSIONS = {"eager": 1, "xnnpack": 3}
+FORM_VERSIONS = {"eager": 1, "xnnpack": 4}
 # ETDump profiles of ViT-Tiny at 224 on an x86 host (1 thread): XNNPACK's fp32 GEMMs ran
 # 10-31% slower per MAC at 1728, 2304 and 3072 output or input features than at 576-768,
 # so a merged 4 x 3 model ran 10% slower than the 12-layer one; chunks of 768 closed it.
@@ -140,45 +140,53 @@ class ChunkedMlp(nn.Module):
         return out
 
 
-class BatchedHeadsAttention(nn.Module):
-    """Multi-head self-attention in head groups: each group's Q, K and V are slices of
-    its own qkv product, its heads are folded into the batch and multiplied with `bmm`,
-    and the groups' outputs are concatenated before the projection."""
+class BatchedHeadsAttention(MultiHeadAttention):
+    """Multi-head self-attention in `groups` groups of `num_heads` heads: each group's Q,
+    K and V are slices of its own qkv product, its heads are folded into the batch and
+    multiplied with `bmm`, and the groups' outputs are concatenated before the projection."""
+
+    matmul = staticmethod(torch.bmm)
 
     def __init__(self, attn: Attention, max_width: int | None = MAX_LINEAR_WIDTH):
-        super().__init__()
         heads, width = attn.num_heads, attn.head_dim
-        self.groups = equal_chunks(heads, 3 * width, max_width)
-        self.group_heads = heads // self.groups
-        self.head_dim = width
-        self.scale = attn.scale
-        inner, group_width = heads * width, self.group_heads * width
+        groups = equal_chunks(heads, 3 * width, max_width)
+        group_heads = heads // groups
+        inner, group_width = heads * width, group_heads * width
         rows = [
             torch.cat([torch.arange(part * inner + g * group_width, part * inner + (g + 1) * group_width)
                        for part in range(3)])
-            for g in range(self.groups)
+            for g in range(groups)
         ]
-        self.qkv = OutputChunkedLinear(attn.qkv, rows)
-        self.proj = attn.proj
+        super().__init__(group_heads, width, OutputChunkedLinear(attn.qkv, rows), attn.proj)
+        self.groups = groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs = [self._group(x, group) for group in range(self.groups)]
+        outputs = [self.attend(self.qkv(x, group)) for group in range(self.groups)]
         return self.proj(outputs[0] if self.groups == 1 else torch.cat(outputs, dim=-1))
 
-    def _group(self, x: torch.Tensor, group: int) -> torch.Tensor:
-        batch, tokens, _ = x.shape
-        heads, width = self.group_heads, self.head_dim
+    def split_heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries and values [batch * heads, tokens, head_dim], keys already transposed
+        [batch * heads, head_dim, tokens]."""
+        batch, tokens, _ = qkv.shape
+        heads, width = self.num_heads, self.head_dim
         inner = heads * width
-        qkv = self.qkv(x, group)
         q = qkv[:, :, :inner].reshape(batch, tokens, heads, width).permute(0, 2, 1, 3)
         k = qkv[:, :, inner : 2 * inner].reshape(batch, tokens, heads, width).permute(0, 2, 3, 1)
         v = qkv[:, :, 2 * inner :].reshape(batch, tokens, heads, width).permute(0, 2, 1, 3)
-        q = q.reshape(batch * heads, tokens, width) * self.scale
-        k = k.reshape(batch * heads, width, tokens)
-        v = v.reshape(batch * heads, tokens, width)
-        attn = torch.bmm(q, k).softmax(dim=-1)
-        out = torch.bmm(attn, v).reshape(batch, heads, tokens, width).permute(0, 2, 1, 3)
-        return out.reshape(batch, tokens, inner)
+        return (
+            q.reshape(batch * heads, tokens, width),
+            k.reshape(batch * heads, width, tokens),
+            v.reshape(batch * heads, tokens, width),
+        )
+
+    def keys_transposed(self, k: torch.Tensor) -> torch.Tensor:
+        return k
+
+    def merge_heads(self, out: torch.Tensor) -> torch.Tensor:
+        heads, width = self.num_heads, self.head_dim
+        tokens = out.shape[1]
+        batch = out.shape[0] // heads
+        return out.reshape(batch, heads, tokens, width).permute(0, 2, 1, 3).reshape(batch, tokens, heads * width)
 
 
 class PrefixSliceViT(nn.Module):

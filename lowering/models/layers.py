@@ -25,29 +25,73 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention with `num_heads` heads of width `head_dim`.
+class MultiHeadAttention(nn.Module):
+    """Multi-head self-attention between a `qkv` and a `proj` module, written once.
+
+    `attend` computes softmax(q k^T * scale) v for each of `num_heads` heads of width
+    `head_dim`. Variants override only its hooks: the layout (`split_heads`,
+    `keys_transposed`, `matmul`, `merge_heads`; here [batch, heads, tokens, head_dim]
+    tensors multiplied with `torch.matmul`) and the products' inputs
+    (`transform_heads`, `transform_weights`; identities here).
+    """
+
+    matmul = staticmethod(torch.matmul)
+
+    def __init__(self, num_heads: int, head_dim: int, qkv: nn.Module, proj: nn.Module):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.scale = head_dim**-0.5
+        self.qkv = qkv
+        self.proj = proj
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.attend(self.qkv(x)))
+
+    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """The heads' attention over a qkv product [batch, tokens, 3 * heads * head_dim]
+        (queries, keys, values), merged into [batch, tokens, heads * head_dim]."""
+        q, k, v = self.transform_heads(*self.split_heads(qkv))
+        scores = self.matmul(q * self.scale, self.keys_transposed(k))
+        weights = self.transform_weights(scores.softmax(dim=-1))
+        return self.merge_heads(self.matmul(weights, v))
+
+    def split_heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values [batch, heads, tokens, head_dim] of a qkv product."""
+        batch, tokens, _ = qkv.shape
+        return qkv.reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+
+    def keys_transposed(self, k: torch.Tensor) -> torch.Tensor:
+        """The keys as `split_heads` gives them, as the right operand of q k^T."""
+        return k.transpose(-2, -1)
+
+    def merge_heads(self, out: torch.Tensor) -> torch.Tensor:
+        """The heads' outputs as [batch, tokens, heads * head_dim]."""
+        batch, heads, tokens, width = out.shape
+        return out.transpose(1, 2).reshape(batch, tokens, heads * width)
+
+    def transform_heads(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The queries, keys and values, as `split_heads` lays them out, that enter the products."""
+        return q, k, v
+
+    def transform_weights(self, weights: torch.Tensor) -> torch.Tensor:
+        """The softmax output that enters the product with the values."""
+        return weights
+
+
+class Attention(MultiHeadAttention):
+    """Multi-head self-attention with `num_heads` heads of width `head_dim` and timm's
+    `qkv` and `proj` linears.
 
     The heads' total width may differ from the model width (a merged branched block
     has more heads than the model width holds).
     """
 
     def __init__(self, dim: int, num_heads: int, head_dim: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.head_dim = head_dim
-        self.scale = head_dim**-0.5
         inner = num_heads * head_dim
-        self.qkv = nn.Linear(dim, 3 * inner)
-        self.proj = nn.Linear(inner, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, tokens, _ = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-        out = (attn @ v).transpose(1, 2).reshape(batch, tokens, self.num_heads * self.head_dim)
-        return self.proj(out)
+        super().__init__(num_heads, head_dim, nn.Linear(dim, 3 * inner), nn.Linear(inner, dim))
 
 
 class Mlp(nn.Module):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lowering.models.layers import Attention
+from lowering.models.layers import Attention, MultiHeadAttention
 from lowering.quant.layers import FakeQuantLinear
 
 
-class FakeQuantAttention(nn.Module):
-    """Replaces an `Attention`, reading its `qkv` and `proj` through fake-quant linears."""
+class FakeQuantAttention(MultiHeadAttention):
+    """Replaces an `Attention`, reading its `qkv` and `proj` through fake-quant linears
+    and fake-quantizing the inputs of its two matmuls."""
 
     def __init__(
         self,
@@ -28,23 +29,16 @@ class FakeQuantAttention(nn.Module):
         value_quantizer: nn.Module,
         softmax_quantizer: nn.Module,
     ):
-        super().__init__()
-        self.num_heads = attention.num_heads
-        self.head_dim = attention.head_dim
-        self.scale = attention.scale
-        self.qkv = qkv
-        self.proj = proj
+        super().__init__(attention.num_heads, attention.head_dim, qkv, proj)
         self.query_quantizer = query_quantizer
         self.key_quantizer = key_quantizer
         self.value_quantizer = value_quantizer
         self.softmax_quantizer = softmax_quantizer
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, tokens, _ = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        q, k, v = self.query_quantizer(q), self.key_quantizer(k), self.value_quantizer(v)
-        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-        attn = self.softmax_quantizer(attn)
-        out = (attn @ v).transpose(1, 2).reshape(batch, tokens, self.num_heads * self.head_dim)
-        return self.proj(out)
+    def transform_heads(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.query_quantizer(q), self.key_quantizer(k), self.value_quantizer(v)
+
+    def transform_weights(self, weights: torch.Tensor) -> torch.Tensor:
+        return self.softmax_quantizer(weights)

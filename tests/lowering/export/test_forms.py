@@ -6,7 +6,9 @@ from lowering.export.unsupported import is_operator, module_path, op_name
 from lowering.reparam import reparameterize
 from tests.lowering.export.conftest import tiny_vit
 
-# Operators the XNNPACK partitioner has no node config for (DESIGN.md section 6).
+# Operators ExecuTorch's XNNPACK partitioner has no node config for (none among
+# ALL_PARTITIONER_CONFIGS in executorch/backends/xnnpack/partition/config/__init__.py),
+# so the "xnnpack" form of lowering/export/forms.py must not emit them.
 NOT_XNNPACK = {"aten.layer_norm", "aten.native_layer_norm", "aten.select", "aten.expand",
                "aten.matmul", "aten.unbind", "aten.scaled_dot_product_attention"}
 
@@ -72,7 +74,7 @@ def test_wide_merged_layers_are_split_at_their_own_module_paths():
     form = export_form(model, "xnnpack")
     mlp, attn = form.blocks[0].mlp, form.blocks[0].attn
     assert isinstance(mlp, ChunkedMlp) and mlp.chunks == 4
-    assert (attn.groups, attn.group_heads) == (3, 4)
+    assert (attn.groups, attn.num_heads) == (3, 4)
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert (form(images) - model(images)).abs().max().item() < 1e-5
