@@ -1,5 +1,8 @@
 """Device profiles: one TOML file per device in device_profiles/, loaded into frozen data.
 
+device_profiles/ is a data-only package beside bench_runner, so the shipped profiles
+are found through importlib.resources in an installed copy as in the repository.
+
 A profile says what a device is (`kind`), how to reach it (`[connection]`), how to
 measure on it (`[measurement]`, the defaults of MeasurementSettings), what to lower for
 it (`[lowering]`), and where the native harness binaries are (`[harness]`). Loading
@@ -10,16 +13,17 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, fields
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from bench_runner.devices import DEVICE_KINDS, device_kind
 from bench_runner.protocol import MeasurementSettings, SettingsError
 from vitdeploy.errors import VitdeployError
 
-KINDS = ("host", "qemu-arm64", "android", "ios", "macos")
-BACKENDS = ("executorch", "onnx", "coreml")
+KINDS = tuple(kind.name for kind in DEVICE_KINDS)
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
+PROFILES_DIR = Path(files("device_profiles"))
 
 
 class ProfileError(VitdeployError):
@@ -36,7 +40,10 @@ class Connection:
 
 @dataclass(frozen=True)
 class LoweringDefaults:
-    """What to lower for this device: backends, quantization schemes, input size."""
+    """What to lower for this device: backends, quantization schemes, input size.
+
+    The names are lowering's: `vitdeploy lower --device` checks them against its backends.
+    """
 
     backends: tuple[str, ...] = ("executorch", "onnx")
     quantization: tuple[str, ...] = ("fp32",)
@@ -180,8 +187,10 @@ def parse_profile(data: dict[str, Any], source: str, default_name: str) -> Devic
     connection.reject_unknown(("serial", "address"))
     qemu = top.section("qemu")
     qemu.reject_unknown(("cpu",))
-    if qemu.has("cpu") and kind != "qemu-arm64":
-        raise qemu.fail("cpu", f"applies only to kind 'qemu-arm64', not {kind!r}")
+    qemu_cpu = device_kind(kind).qemu_cpu
+    if qemu.has("cpu") and qemu_cpu is None:
+        emulated_by_qemu = " or ".join(repr(k.name) for k in DEVICE_KINDS if k.qemu_cpu)
+        raise qemu.fail("cpu", f"applies only to kind {emulated_by_qemu}, not {kind!r}")
     lowering = top.section("lowering")
     lowering.reject_unknown(("backends", "quantization", "input_size", "coreml_deployment_target"))
     harness = top.section("harness")
@@ -198,10 +207,10 @@ def parse_profile(data: dict[str, Any], source: str, default_name: str) -> Devic
         description=top.string("description", "") if top.has("description") else "",
         source=Path(source) if source else None,
         connection=Connection(serial=connection.string("serial"), address=connection.string("address")),
-        qemu_cpu=qemu.string("cpu", "cortex-a76" if kind == "qemu-arm64" else None),
+        qemu_cpu=qemu.string("cpu", qemu_cpu),
         measurement=_measurement(top.section("measurement")),
         lowering=LoweringDefaults(
-            backends=lowering.strings("backends", default_lowering.backends, BACKENDS),
+            backends=lowering.strings("backends", default_lowering.backends),
             quantization=lowering.strings("quantization", default_lowering.quantization),
             input_size=input_size,
             coreml_deployment_target=lowering.string("coreml_deployment_target"),
@@ -227,16 +236,19 @@ def load_profile(path: Path) -> DeviceProfile:
 
 
 def profile_paths(directory: Path | None = None) -> list[Path]:
-    """The profile files in `directory` (default: the repository's device_profiles/)."""
+    """The profile files in `directory` (default: the shipped device_profiles/)."""
     directory = Path(directory) if directory is not None else PROFILES_DIR
     return sorted(directory.glob("*.toml")) if directory.is_dir() else []
 
 
-def find_profile(name_or_path: str, directory: Path | None = None) -> DeviceProfile:
-    """The profile a user named: a TOML path, a profile name in `directory`, or a bare kind.
+def default_profile(kind: str) -> DeviceProfile:
+    """The profile of a bare kind: named after it, with the kind's defaults."""
+    return DeviceProfile(name=kind, kind=kind, qemu_cpu=device_kind(kind).qemu_cpu)
 
-    A bare kind without a profile file ("host", "qemu-arm64") gets the built-in defaults.
-    """
+
+def find_profile(name_or_path: str, directory: Path | None = None) -> DeviceProfile:
+    """The profile a user named: a TOML path, a profile name in `directory`, or a bare kind
+    (which gets `default_profile`)."""
     candidate = Path(name_or_path).expanduser()
     if candidate.suffix == ".toml" or candidate.is_file():
         return load_profile(candidate)
@@ -244,11 +256,7 @@ def find_profile(name_or_path: str, directory: Path | None = None) -> DeviceProf
         if path.stem == name_or_path:
             return load_profile(path)
     if name_or_path in KINDS:
-        return DeviceProfile(
-            name=name_or_path,
-            kind=name_or_path,
-            qemu_cpu="cortex-a76" if name_or_path == "qemu-arm64" else None,
-        )
+        return default_profile(name_or_path)
     known = [p.stem for p in profile_paths(directory)]
     raise ProfileError(
         f"no device profile named {name_or_path!r}; known profiles: {', '.join(known) or 'none'} "

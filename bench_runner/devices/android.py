@@ -9,6 +9,9 @@ Every command goes through the device's legacy shell, which returns neither an e
 status nor a separate stderr: `run` wraps the argv (each argument quoted) so the shell
 prints the command's pid and exit status after unique markers and keeps its stderr in a
 file under the working directory, then strips the markers again.
+
+adb-shell's connection and key code is imported on first use, not with this module, so
+that registering the kind (on every `bench_runner.devices` import) stays cheap.
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from adb_shell import exceptions as adb_errors
-from adb_shell.adb_device import AdbDevice, AdbDeviceUsb
-from adb_shell.auth.sign_cryptography import CryptographySigner
-from adb_shell.transport.tcp_transport import TcpTransport
 
-from bench_runner.devices.adb_keys import adb_key_dir, load_adb_signer
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
+from bench_runner.devices.kinds import DeviceKind
 
 if TYPE_CHECKING:
+    from adb_shell.adb_device import AdbDevice
+    from adb_shell.auth.sign_cryptography import CryptographySigner
+
     from bench_runner.profiles import DeviceProfile
 
 DEFAULT_WORKDIR = "/data/local/tmp/vitdeploy"
@@ -143,7 +146,7 @@ def parse_info_report(report: str, fallback_name: str) -> DeviceInfo:
         (props[name] for name in ("ro.soc.model", "ro.board.platform", "ro.hardware") if props.get(name)), ""
     )
     return DeviceInfo(
-        kind="android",
+        kind=AndroidDevice.kind,
         name=props.get("ro.product.model") or fallback_name,
         abi=props.get("ro.product.cpu.abi", ""),
         cpu_model=cpu_model,
@@ -176,27 +179,6 @@ def parse_tcp_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class _TcpTransport(TcpTransport):
-    """adb-shell's TCP transport, made to notice a closed socket and to send whole messages.
-
-    The stock transport returns empty reads forever once the peer is gone (adb-shell
-    then spins until its read timeout) and may send only part of a large message on
-    its non-blocking socket.
-    """
-
-    def bulk_read(self, numbytes: int, transport_timeout_s: float | None) -> bytes:
-        data = super().bulk_read(numbytes, transport_timeout_s)
-        if not data:
-            raise ConnectionResetError("the device closed the connection")
-        return data
-
-    def bulk_write(self, data: bytes, transport_timeout_s: float | None) -> int:
-        view = memoryview(data)
-        while view:
-            view = view[super().bulk_write(view, transport_timeout_s) :]
-        return len(data)
-
-
 class _Timeout(Exception):
     """The command ran past its deadline while still printing."""
 
@@ -226,6 +208,8 @@ class AndroidDevice:
         transfer_timeout_s: float = 120.0,
         command_timeout_s: float = 60.0,
     ) -> None:
+        from bench_runner.devices.adb_keys import adb_key_dir
+
         if (address is None) == (serial is None):
             raise DeviceError("an Android device needs exactly one of a TCP address (host:port) or a USB serial")
         if (
@@ -369,6 +353,8 @@ class AndroidDevice:
             return self._adb
         self.close()
         if self._signer is None:
+            from bench_runner.devices.adb_keys import load_adb_signer
+
             self._signer = load_adb_signer(self._key_dir)
         adb = self._open_transport()
         asked_user = []
@@ -397,9 +383,13 @@ class AndroidDevice:
         return adb
 
     def _open_transport(self) -> AdbDevice:
+        from adb_shell.adb_device import AdbDevice, AdbDeviceUsb
+
         if self._address is not None:
+            from bench_runner.devices.adb_tcp import StrictTcpTransport
+
             host, port = parse_tcp_address(self._address)
-            return AdbDevice(_TcpTransport(host, port), default_transport_timeout_s=self._connect_timeout_s)
+            return AdbDevice(StrictTcpTransport(host, port), default_transport_timeout_s=self._connect_timeout_s)
         try:
             return AdbDeviceUsb(serial=self._serial, default_transport_timeout_s=self._connect_timeout_s)
         except adb_errors.InvalidTransportError:
@@ -473,3 +463,27 @@ def discover(
         except DeviceError:
             continue
     return reachable
+
+
+def probe(profile: DeviceProfile, timeout_s: float) -> tuple[str, str]:
+    """Whether the device of an android profile answers within `timeout_s`, and what it is."""
+    connection = profile.connection
+    target = connection.address or connection.serial or "(no address or serial)"
+    if connection.address:
+        found = discover(addresses=[connection.address], timeout_s=timeout_s)
+    elif connection.serial:
+        found = discover(serials=[connection.serial], timeout_s=timeout_s)
+    else:
+        return "invalid", f"{profile.source}: give [connection] address or serial"
+    if not found:
+        return "unreachable", f"{target}: no answer within {timeout_s:g} s"
+    device = found[0]
+    try:
+        return "ready", f"{target}: {device.info().summary()}"
+    except DeviceError as exc:
+        return "unreachable", f"{target}: {exc}"
+    finally:
+        device.close()
+
+
+ANDROID = DeviceKind(name=AndroidDevice.kind, open=AndroidDevice.from_profile, logcat=True, probe=probe)

@@ -43,6 +43,10 @@ class DeviceInfo:
     frequencies_khz: tuple[int, ...] = ()
     thermal_c: dict[str, float] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """One line for listings: ABI, CPU, cores and OS."""
+        return f"{self.abi}, {self.cpu_model}, {self.cores} cores, {self.os}"
+
     def to_dict(self) -> dict:
         return {
             "kind": self.kind,

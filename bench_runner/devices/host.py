@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
+from bench_runner.devices.kinds import DeviceKind
 from bench_runner.devices.process import run_process_group
 
 CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "asimd", "asimddp", "sve")
@@ -123,3 +124,6 @@ class HostDevice:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+HOST = DeviceKind(name=HostDevice.kind, open=HostDevice.from_profile, always_listed=True)

@@ -9,6 +9,9 @@ program, so each command must be a single process (the Python agent is one).
 Emulated timings are about 250-500x the host's and do not depend on the CPU model: they
 are a functional and relative signal, never a phone's latency. `info()` says
 `emulated=True` so every record carries that.
+
+The build (`qemu_setup`) is imported when the emulated CPU is opened or set up, not
+with this module, so that registering the kind stays cheap.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
+from bench_runner.devices.kinds import DeviceKind, Log
 from bench_runner.devices.process import run_process_group
-from bench_runner.devices.qemu_setup import QemuEnvironment, find_qemu_arm64
 from vitdeploy.user_cache import user_cache_dir
 
 if TYPE_CHECKING:
+    from bench_runner.devices.qemu_setup import QemuEnvironment
     from bench_runner.profiles import DeviceProfile
 
 DEFAULT_CPU = "cortex-a76"
@@ -84,6 +88,8 @@ class QemuArm64Device:
     @classmethod
     def from_profile(cls, profile: DeviceProfile) -> QemuArm64Device:
         """Open the emulated CPU a profile describes, using the environment in the user cache."""
+        from bench_runner.devices.qemu_setup import find_qemu_arm64
+
         cache = user_cache_dir()
         env = find_qemu_arm64(cache)
         if env is None:
@@ -151,9 +157,33 @@ class QemuArm64Device:
                 f"QEMU {versions.get('qemu', '?')} user-mode on the host; Debian arm64 sysroot "
                 f"({versions.get('debian_suites', '?')}), Python {versions.get('python', '?')}"
             ),
-            emulated=True,
+            emulated=QEMU_ARM64.emulated,
         )
 
     def cleanup(self) -> None:
         """Remove the working directory and everything pushed into it."""
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def set_up(log: Log, with_executorch: bool = False) -> None:
+    """Build the emulated CPU in the user cache (once; later calls return at once)."""
+    from bench_runner.devices.qemu_setup import find_qemu_arm64, setup_qemu_arm64
+
+    cache = user_cache_dir()
+    if find_qemu_arm64(cache) is None:
+        log("setting up the emulated ARM64 CPU (once; about a minute)")
+    env = setup_qemu_arm64(cache, with_executorch=with_executorch, log=log)
+    log(f"qemu-arm64 ready in {env.root}: QEMU {env.versions.get('qemu', '?')}, Python {env.versions.get('python', '?')}")
+    if env.executorch_site_dir is None:
+        log("ExecuTorch is not installed for the emulated CPU; add it with "
+            "`vitdeploy devices setup qemu-arm64 --with-executorch` (over 1 GB)")
+
+
+QEMU_ARM64 = DeviceKind(
+    name=QemuArm64Device.kind,
+    open=QemuArm64Device.from_profile,
+    emulated=True,
+    always_listed=True,
+    qemu_cpu=DEFAULT_CPU,
+    setup=set_up,
+)

@@ -18,16 +18,18 @@ Rebuilding the runner from v1.3.0 or later gives raw samples.
 
 Where the log goes: a posix-PAL build writes ET_LOG lines to stderr; a build with the
 android PAL (the `android-arm64-v8a` CMake preset) writes them to logcat under the tag
-"ExecuTorch". On Android the harness logs a unique marker under that tag before each
-run and, when the process's own output holds no ExecuTorch log, reads back the logcat
-lines after the marker (`logcat -d -v raw -s ExecuTorch:I`). The runner must be built
-with -DEXECUTORCH_ENABLE_LOGGING=ON (Release builds leave the log out by default).
+"ExecuTorch". On a device whose kind has logcat (Android) the harness logs a unique
+marker under that tag before each run and, when the process's own output holds no
+ExecuTorch log, reads back the logcat lines after the marker (`logcat -d -v raw -s
+ExecuTorch:I`). The runner must be built with -DEXECUTORCH_ENABLE_LOGGING=ON (Release
+builds leave the log out by default).
 """
 
 from __future__ import annotations
 
 import uuid
 
+from bench_runner.devices import device_kind
 from bench_runner.devices.base import Device
 from bench_runner.harness.base import HarnessError, RunSettings, ToolAggregate, Variant
 from bench_runner.harness.native import (
@@ -89,13 +91,14 @@ class ExecutorRunnerHarness(PushedBinaryHarness):
         executions = settings.warmup + timed_runs
         argv = executor_runner_argv(self._remote_binary, model, executions, settings.threads, settings.cpu_mask)
         marker = f"vitdeploy-{uuid.uuid4().hex}"
-        if device.kind == "android":
+        logcat = device_kind(device.kind).logcat
+        if logcat:
             device.run(["log", "-p", "i", "-t", LOG_TAG, marker], timeout=deadline.remaining())
         result = device.run(argv, timeout=deadline.remaining())
         require_executable(result, self._remote_binary)
         log = result.stderr
         own_output = text_lines(result.stdout) + text_lines(result.stderr)
-        if device.kind == "android" and not any(is_log_line(line) for line in own_output):
+        if logcat and not any(is_log_line(line) for line in own_output):
             dump = device.run(["logcat", "-d", "-v", "raw", "-s", f"{LOG_TAG}:I"], timeout=deadline.remaining())
             log = logcat_after(marker, dump.stdout)
         try:

@@ -74,7 +74,6 @@ python = "/data/local/tmp/python3"
         ('kind = "android"\n[measurement]\nwarmup = true', r"warmup: must be an integer"),
         ('kind = "phone"', r"kind: 'phone' is not one of"),
         ('name = "x"', r"kind: missing"),
-        ('kind = "android"\n[lowering]\nbackends = ["tflite"]', r"\[lowering\] backends: 'tflite' is not one of"),
         ('kind = "host"\n[qemu]\ncpu = "max"', r"\[qemu\] cpu: applies only to kind 'qemu-arm64'"),
         ('kind = "android"\nconnection = 3', r"connection: must be a table"),
         ('kind = "android"\n[measurement\n', r"not valid TOML"),

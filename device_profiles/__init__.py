@@ -1,0 +1,1 @@
+"""The shipped device profiles, one TOML file each (package data: see bench_runner.profiles)."""
