@@ -1,6 +1,7 @@
-"""Tests of the benchmark suite's own helpers (no timing assertions)."""
+"""Tests of the benchmark suite's own helpers (no assertions on speed)."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -74,13 +75,17 @@ def test_op_profiles_read_each_runtimes_own_profiler(tmp_path: Path, monkeypatch
     model = create("vit_tiny", depth=1, img_size=32, num_classes=10).eval()
     spec = LoweringSpec(targets=(Target("executorch", "fp32"), Target("onnx", "fp32")))
     artifacts = {str(a.target): a for a in lower_model(model, spec, log=lambda *_: None)}
-    rows = op_profiles(artifacts, runs=2, threads=None)  # this process's ExecuTorch pool is sized already
+    runs, start = 2, time.perf_counter()
+    rows = op_profiles(artifacts, runs=runs, threads=None)  # this process's ExecuTorch pool is sized already
+    profiled_ms = (time.perf_counter() - start) * 1e3
     ops = {(row["artifact"], row["op_type"]) for row in rows}
     assert ("executorch/fp32", "Fully Connected (NC, F32) GEMM") in ops
     assert any(label == "onnx/fp32" and op in ("Gemm", "MatMul", "FusedMatMul") for label, op in ops)
     for label in artifacts:
-        shares = [row["share"] for row in rows if row["artifact"] == label]
-        assert sum(shares) == pytest.approx(1.0) and all(row["ms_per_run"] >= 0 for row in rows)
+        mine = [row for row in rows if row["artifact"] == label]
+        total = sum(row["ms_per_run"] for row in mine)
+        assert 0 < runs * total < profiled_ms  # the ops of all runs took part of the profiling's time
+        assert all(row["share"] == pytest.approx(row["ms_per_run"] / total) for row in mine)
     table = op_profile_table(rows, top=2)
     assert table.splitlines()[0] == "| op type | executorch/fp32 | onnx/fp32 |" and "| all ops |" in table
 

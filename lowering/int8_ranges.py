@@ -1,0 +1,63 @@
+"""Who sets int8 activation ranges, and so which model each target lowers.
+
+- "runtime": each runtime's own observers, on the calibration images. Every target
+  lowers the model as given.
+- "repq": RepQ-ViT W8A8 calibration (`lowering.quant.deployable.repq_int8`). The
+  calibrated targets (static int8, Core ML w8a8) lower the folded model with fixed
+  ranges. The other targets lower the model as given: the fold preserves the model's
+  function only up to float rounding, and rescales the input columns of the linears
+  after each LayerNorm, which changes what weight-only and dynamic int8 quantize.
+
+Importing this module imports nothing heavy: the CLI's argument parser reads INT8_RANGES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from lowering.export import CalibrationSet, LoweringSpec, PreparedCalibrator, Target
+
+INT8_RANGES = ("runtime", "repq")
+
+
+@dataclass(frozen=True, eq=False)
+class LoweringGroup:
+    """Targets that lower one model in one `lower_model` call.
+
+    `calibrator` fixes the calibrated targets' ranges (None: the runtimes' observers
+    calibrate on `calibration`).
+    """
+
+    model: nn.Module
+    targets: tuple[Target, ...]
+    calibration: CalibrationSet | None
+    calibrator: PreparedCalibrator | None = None
+
+    def lowering_spec(self, **options) -> LoweringSpec:
+        """A `lowering.export.LoweringSpec` for this group; `options` are its other fields."""
+        from lowering.export import LoweringSpec
+
+        return LoweringSpec(targets=self.targets, calibration=self.calibration, calibrator=self.calibrator, **options)
+
+
+def lowering_groups(
+    model: nn.Module, targets: tuple[Target, ...], calibration: CalibrationSet | None, int8_ranges: str
+) -> list[LoweringGroup]:
+    """`targets` grouped by the model they lower, given who sets int8 ranges (one of
+    INT8_RANGES). With "repq", the calibrated targets get a group of their own, calibrated
+    on `calibration`, and the others lower `model` as given."""
+    if int8_ranges not in INT8_RANGES:
+        raise ValueError(f"int8_ranges must be one of {', '.join(INT8_RANGES)}, got {int8_ranges!r}")
+    calibrated = tuple(t for t in targets if t.calibrated)
+    if int8_ranges == "runtime" or not calibrated:
+        return [LoweringGroup(model, tuple(targets), calibration)]
+    from lowering.quant.deployable import repq_int8
+
+    deployable = repq_int8(model, calibration)
+    plain = tuple(t for t in targets if not t.calibrated)
+    folded = LoweringGroup(deployable.model, calibrated, calibration, deployable.calibrator)
+    return [LoweringGroup(model, plain, calibration), folded] if plain else [folded]
