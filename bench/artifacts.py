@@ -70,7 +70,7 @@ def lower(model: VisionTransformer, targets: tuple[Target, ...], log=print) -> d
 
 def verification_note(artifact: Artifact) -> str:
     """'passed' or 'FAILED', with the check's failures, from the artifact's manifest."""
-    verification = artifact.manifest.get("verification", {})
+    verification = artifact.manifest.verification
     status = "passed" if verification.get("passed") else "FAILED"
     failures = "; ".join(verification.get("failures") or [])
     return f"{status}: {failures}" if failures else status

@@ -17,30 +17,30 @@ import agent  # noqa: E402  (the portable agent pushed into the same folder)
 EAGER_RUNTIME = "torch"
 
 
-class EagerModel:
+class EagerSession:
     """A VisionTransformer saved by bench.eager.save_eager, run under inference_mode."""
 
-    runtime = EAGER_RUNTIME
-
-    def __init__(self, path, threads, example):
+    def __init__(self, path, threads):
         import torch
 
         from lowering.models import ModelSpec, VisionTransformer
 
         torch.set_num_threads(threads)
         saved = torch.load(path, weights_only=False)
-        self.model = VisionTransformer(ModelSpec.from_dict(saved["spec"])).eval()
+        spec = ModelSpec.from_dict(saved["spec"])
+        self.model = VisionTransformer(spec).eval()
         self.model.load_state_dict(saved["state_dict"])
-        self.inputs = torch.from_numpy(example)
+        self.input_shape = (1, spec.in_chans, spec.img_size, spec.img_size)
         self.threads_applied = torch.get_num_threads()
         self.torch = torch
 
-    def infer(self):
+    def run(self, batch):
         with self.torch.inference_mode():
-            return self.model(self.inputs).numpy()
+            return self.model(self.torch.from_numpy(batch)).numpy()
 
 
-agent.MODELS[EAGER_RUNTIME] = EagerModel
+agent.runtimes.RUNTIMES[EAGER_RUNTIME] = agent.runtimes.Runtime(
+    EAGER_RUNTIME, (".pt",), "eager", ("torch",), lambda threads: None, EagerSession)
 
 if __name__ == "__main__":
     sys.exit(agent.main(sys.argv))

@@ -56,15 +56,15 @@ def onnx_op_profile(path: Path, threads: int | None = 1, runs: int = 20) -> list
 def executorch_op_profile(path: Path, threads: int | None = 1, runs: int = 20) -> list[dict]:
     """Per-op-type time over `runs` inferences after 3 warm-ups, largest first, from an
     ETDump of the program (the delegate call and the method itself left out). ExecuTorch's
-    thread pool is sized once per process (`lowering.runtime.prepare_executorch_threads`):
+    thread pool is sized once per process (`lowering.runtime.prepare_runtime`):
     `threads` must match it, or be None to take it as it is."""
     import torch
     from executorch.devtools import Inspector
     from executorch.extension.pybindings import portable_lib
 
-    from lowering.runtime import prepare_executorch_threads
+    from lowering.runtime import prepare_runtime
 
-    prepare_executorch_threads(threads)
+    prepare_runtime("executorch", threads)
     program = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
     meta = program.method_meta("forward").input_tensor_meta(0)
     images = torch.from_numpy(np.random.default_rng(0).standard_normal(list(meta.sizes())).astype(np.float32))

@@ -15,7 +15,7 @@ from bench.tables import markdown_table
 from bench_runner.devices.host import HostDevice
 from bench_runner.harness.python_agent import PythonAgentHarness
 from bench_runner.protocol import MeasurementSettings
-from deploy.report_speedup import speedup
+from deploy.report.statistics import speedup
 from lowering.runtime import RuntimeUnavailableError, load_artifact
 
 LABELS = ("executorch/fp32", "onnx/fp32")
@@ -89,9 +89,9 @@ def run(budget: Budget) -> Section:
             row["best_agent_over_best_in_process"] = float(medians.min() / min(loop_medians))
             row["in_process_medians_ms"] = " ".join(f"{m:.2f}" for m in loop_medians)
         rows.append(row)
-    lowering_rows = [{"artifact": str(target), "lowering_seconds": artifact.manifest["lowering_seconds"],
-                      "verification_seconds": artifact.manifest["verification"].get("seconds"),
-                      "created_at": artifact.manifest["created_at"]} for target, artifact in lowered.items()]
+    lowering_rows = [{"artifact": str(target), "lowering_seconds": artifact.manifest.lowering_seconds,
+                      "verification_seconds": artifact.manifest.verification.get("seconds"),
+                      "created_at": artifact.manifest.created_at} for target, artifact in lowered.items()]
     sample_rows = [{"artifact": label, "harness": kind, "latency_ms": s}
                    for (label, kind), values in samples.items() for s in values]
     columns = (("artifact", "artifact"), ("agent p50 ms", "agent_p50_ms"), ("in-process p50 ms", "in_process_p50_ms"),

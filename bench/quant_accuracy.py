@@ -116,8 +116,8 @@ def deployed_rows(model, source, images, description, val, reference) -> list[Ro
     rows = []
     for method, artifacts in variants.items():
         for artifact in artifacts:
-            label = f"{RUNTIME_NAMES[artifact.manifest['backend']]}: {method}"
-            if artifact.manifest["verification"].get("status") == "pending-macos":
+            label = f"{RUNTIME_NAMES[artifact.manifest.backend]}: {method}"
+            if artifact.manifest.verification.get("status") == "pending-macos":
                 rows.append(Row("W8A8", label, "deployed (needs macOS to run)", None, None, None))
             else:
                 rows.append(_row("W8A8", label, "deployed", load_artifact(artifact.path), val, reference))

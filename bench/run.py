@@ -20,7 +20,7 @@ from bench.machine import describe_machine, load_average
 from bench.measure import Budget, Section
 from bench.tables import write_csv
 from lowering.models import resolve_spec
-from lowering.runtime import prepare_executorch_threads
+from lowering.runtime import prepare_runtime
 
 SECTIONS = ("runtimes", "limit", "reparam", "arm", "overhead", "demo_time")
 DEFAULT_OUT = Path("results/benchmarks")
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = describe_machine()
     # ExecuTorch's pool is sized once per process: verification after lowering, the op
     # profiles and the in-process loop all run at 1 thread here (the agents size their own).
-    prepare_executorch_threads(1)
+    prepare_runtime("executorch", 1)
     done: list[tuple[Section, float, tuple, tuple]] = []
     runtime_records, deit_spec = None, resolve_spec("deit_tiny")
     deit_macs = 0

@@ -84,7 +84,7 @@ def demo_accuracy_drops(path: Path = DEMO_ACCURACY) -> list[dict]:
 def _delegation(artifacts: dict) -> str:
     notes = []
     for label, artifact in artifacts.items():
-        delegation = artifact.manifest.get("delegation") or {}
+        delegation = artifact.manifest.delegation
         if "num_delegates" in delegation:
             outside = sum(delegation.get("fallback_ops", {}).values())
             notes.append(f"{label}: {delegation['num_delegates']} XNNPACK delegate(s), "

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 import lowering.export.forms as forms
-from deploy.report_speedup import speedup
+from deploy.report.statistics import speedup
 from lowering.models import create
 from lowering.reparam import reparameterize
-from lowering.runtime import load_artifact, prepare_executorch_threads
+from lowering.runtime import load_artifact, prepare_runtime
 
 RUNS_PER_ROUND = 20
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in (("img_size", args.img_size), ("depth", args.depth), ("branches", args.branches)) if v}
     torch.manual_seed(0)
     model = reparameterize(create(args.model, **overrides)).eval()
-    prepare_executorch_threads(1)
+    prepare_runtime("executorch", 1)
     with tempfile.TemporaryDirectory() as folder:
         with mock.patch.object(forms, "MAX_LINEAR_WIDTH", None):
             whole = _program(model, args.img_size, Path(folder) / "whole.pte")

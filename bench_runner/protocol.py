@@ -387,7 +387,7 @@ def _record(
         artifact_sha256=artifact.sha256,
         artifact_size_bytes=artifact.size_bytes,
         manifest_path=str(artifact.manifest_path) if artifact.manifest_path else None,
-        manifest=artifact.manifest,
+        manifest=artifact.manifest.to_dict() if artifact.manifest else {},
         model=artifact.model,
         backend=artifact.backend,
         quant=artifact.quant,

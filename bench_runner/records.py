@@ -16,32 +16,20 @@ from typing import Any
 from bench_runner.harness.base import EnvironmentReading, ToolAggregate, Variant
 from bench_runner.stats import LatencyStats
 from vitdeploy.errors import VitdeployError
-from vitdeploy.manifest import RUNTIME_OF_BACKEND, artifact_sha256, artifact_size
-from vitdeploy.manifest import manifest_path as lowering_manifest_path
-
-# An artifact's runtime by the manifest's backend; by the file format when no manifest says.
-RUNTIME_OF_SUFFIX = {".pte": "executorch", ".onnx": "onnxruntime", ".mlpackage": "coreml", ".mlmodel": "coreml"}
-BACKEND_OF_RUNTIME = {runtime: backend for backend, runtime in RUNTIME_OF_BACKEND.items()}
+from vitdeploy.manifest import Manifest, ManifestError, artifact_sha256, artifact_size, manifest_path, read_manifest
+from vitdeploy.runtimes import RUNTIMES, runtime_of_file
 
 
 class ArtifactError(VitdeployError):
     """An artifact cannot be benchmarked as given (missing, unknown format or input shape)."""
 
 
-def _quant_name(quant: Any) -> str:
-    if quant is None:
-        return "fp32"
-    if isinstance(quant, dict):
-        return str(quant.get("scheme") or quant.get("name") or json.dumps(quant, sort_keys=True))
-    return str(quant)
-
-
 @dataclass(frozen=True)
 class ArtifactInfo:
     """An artifact to benchmark with its provenance.
 
-    `manifest` is the sidecar manifest's content ({} without one); `model`, `backend`
-    and `quant` come from it, or are "unknown" (backend: from the runtime) without it.
+    `manifest` is its sidecar manifest (None without one); `model`, `backend` and `quant`
+    come from it, or are "unknown" without it (backend: the runtime's artifact format).
     """
 
     path: Path
@@ -54,7 +42,7 @@ class ArtifactInfo:
     backend: str
     quant: str
     manifest_path: Path | None = None
-    manifest: dict = field(default_factory=dict)
+    manifest: Manifest | None = None
 
     @classmethod
     def from_path(
@@ -64,48 +52,44 @@ class ArtifactInfo:
         path = Path(path)
         if not path.exists():
             raise ArtifactError(f"artifact {path} does not exist")
-        manifest_path = lowering_manifest_path(path)
-        manifest: dict = {}
-        if manifest_path.is_file():
+        sidecar = manifest_path(path)
+        manifest = None
+        if sidecar.is_file():
             try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise ArtifactError(f"{manifest_path} is not valid JSON: {exc}") from None
-        else:
-            manifest_path = None
-
-        backend = manifest.get("backend")
-        runtime = RUNTIME_OF_BACKEND.get(backend) if backend else RUNTIME_OF_SUFFIX.get(path.suffix)
+                manifest = read_manifest(path)
+            except ManifestError as exc:
+                raise ArtifactError(str(exc)) from None
+        runtime = RUNTIMES.get(manifest.runtime) if manifest else runtime_of_file(path)
         if runtime is None:
+            known = ", ".join(suffix for r in RUNTIMES.values() for suffix in r.suffixes)
             raise ArtifactError(
-                f"cannot tell which runtime runs {path}: its manifest names backend {backend!r} "
-                f"and its format {path.suffix!r} is not one of {', '.join(RUNTIME_OF_SUFFIX)}"
+                f"cannot tell which runtime runs {path}: "
+                + (f"its manifest names runtime {manifest.runtime!r}" if manifest else
+                   f"it has no manifest and its format {path.suffix!r} is not one of {known}")
             )
-        shape = input_shape or manifest.get("input_shape")
+        shape = input_shape or (manifest.input_shape if manifest else None)
         if not shape:
             raise ArtifactError(
-                f"the input shape of {path} is unknown: it has no manifest ({lowering_manifest_path(path).name}) "
+                f"the input shape of {path} is unknown: it has no manifest ({sidecar.name}) "
                 "saying it; pass it explicitly, e.g. --input-shape 1,3,224,224"
             )
         sha256 = artifact_sha256(path)
-        if manifest.get("sha256") and manifest["sha256"] != sha256:
+        if manifest and manifest.sha256 != sha256:
             raise ArtifactError(
-                f"{path} changed since its manifest was written (sha256 {sha256[:12]} != {manifest['sha256'][:12]}); "
+                f"{path} changed since its manifest was written (sha256 {sha256[:12]} != {manifest.sha256[:12]}); "
                 "lower it again so the manifest describes what is measured"
             )
-        model = manifest.get("model")
-        model_name = model.get("name") if isinstance(model, dict) else model
         return cls(
             path=path,
             sha256=sha256,
             size_bytes=artifact_size(path),
-            runtime=runtime,
+            runtime=runtime.name,
             input_shape=tuple(int(d) for d in shape),
-            input_dtype=input_dtype or manifest.get("input_dtype") or "float32",
-            model=str(model_name) if model_name else "unknown",
-            backend=backend or BACKEND_OF_RUNTIME[runtime],
-            quant=_quant_name(manifest.get("quant")) if manifest else "unknown",
-            manifest_path=manifest_path,
+            input_dtype=input_dtype or (manifest.input_dtype if manifest else "float32"),
+            model=manifest.model.name if manifest else "unknown",
+            backend=manifest.backend if manifest else runtime.artifact_format,
+            quant=manifest.quant if manifest else "unknown",
+            manifest_path=sidecar if manifest else None,
             manifest=manifest,
         )
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.commands.lower import INT8_RANGES
 from lowering.data.sources import EMBEDDED as EMBEDDED_DATASET
+from lowering.int8_ranges import INT8_RANGES
 from vitdeploy.errors import VitdeployError
 
 

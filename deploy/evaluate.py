@@ -25,7 +25,7 @@ import numpy as np
 from lowering.data import EMBEDDED, ImageDataset, open_dataset
 from lowering.data.accuracy import Accuracy, Predict, eager_predictor, measure_accuracy
 from vitdeploy.errors import VitdeployError
-from vitdeploy.manifest import artifact_sha256, now_utc, read_manifest
+from vitdeploy.manifest import Manifest, artifact_sha256, now_utc, read_manifest
 from lowering.models import ModelSpec
 
 ACCURACY_FILE = "accuracy.jsonl"
@@ -102,15 +102,14 @@ def evaluate_model(
     )
 
 
-def artifact_spec(manifest: dict, path: Path) -> ModelSpec:
+def artifact_spec(manifest: Manifest, path: Path) -> ModelSpec:
     """The model spec in an artifact's manifest (it holds the preprocessing)."""
-    model = manifest.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("spec"), dict):
+    if not manifest.model.spec:
         raise EvaluationError(
             f"the manifest of {path} has no model.spec, so its preprocessing is unknown; "
             "lower the model again with `vitdeploy lower`"
         )
-    return ModelSpec.from_dict(model["spec"])
+    return ModelSpec.from_dict(manifest.model.spec)
 
 
 def fixed_batch_predictor(predict: Predict, batch: int) -> Predict:
@@ -157,10 +156,10 @@ def evaluate_artifact(
     manifest = read_manifest(path)
     spec = artifact_spec(manifest, path)
     sha256 = artifact_sha256(path)
-    if manifest.get("sha256") not in (None, sha256):
+    if manifest.sha256 != sha256:
         raise EvaluationError(
             f"{path} changed since its manifest was written (sha256 {sha256[:12]} != "
-            f"{manifest['sha256'][:12]}); lower it again"
+            f"{manifest.sha256[:12]}); lower it again"
         )
     runner = load_artifact(path)
     expected = (spec.in_chans, spec.img_size, spec.img_size)
@@ -177,9 +176,9 @@ def evaluate_artifact(
         dataset,
         artifact_sha256=sha256,
         artifact_path=str(path),
-        model=manifest["model"].get("name", spec.name),
-        backend=str(manifest.get("backend")),
-        quant=str(manifest.get("quant")),
+        model=manifest.model.name,
+        backend=manifest.backend,
+        quant=manifest.quant,
         kind="deployed",
     )
 

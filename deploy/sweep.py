@@ -10,7 +10,7 @@ the rest goes on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -86,31 +86,36 @@ class _Sweep:
             except VitdeployError as exc:
                 self.fail("model", entry.label, exc)
                 continue
-            for group in self.target_groups(targets):
-                artifacts.extend(self.lower_isolating_failures(entry.label, model, source, group))
+            try:
+                groups = self.lowering_groups(model, targets)
+            except VitdeployError as exc:
+                self.fail("lower", entry.label, exc)
+                continue
+            for group in groups:
+                artifacts.extend(self.lower_isolating_failures(entry.label, group, source))
         return artifacts
 
-    def target_groups(self, targets) -> list[tuple]:
-        """Targets lowered in one call, sharing the export work. With RepQ-ViT ranges the
-        calibrated targets lower a folded model, so they form a group of their own."""
-        from lowering.export.settings import CALIBRATED_MODES
+    def lowering_groups(self, model, targets):
+        """`targets` grouped by the model they lower (`lowering.int8_ranges`), calibrated
+        on the sweep's data set. A group's targets share the export work."""
+        from lowering.data.calibration import calibration_set
+        from lowering.export import CalibrationSet
+        from lowering.int8_ranges import lowering_groups
 
-        if self.config.int8_ranges != "repq":
-            return [tuple(targets)]
-        calibrated = tuple(t for t in targets if t.quant in CALIBRATED_MODES)
-        plain = tuple(t for t in targets if t.quant not in CALIBRATED_MODES)
-        return [group for group in (plain, calibrated) if group]
+        calibration = CalibrationSet(*calibration_set(model.spec, self.config.dataset, self.config.calibration_images))
+        return lowering_groups(model, targets, calibration, self.config.int8_ranges)
 
-    def lower_isolating_failures(self, label, model, source, targets) -> list[Path]:
-        """Lower `targets` together; if that fails, again one by one (the ones built
-        come from the cache), so that only the failing cells are reported."""
+    def lower_isolating_failures(self, label, group, source) -> list[Path]:
+        """Lower a group's targets together; if that fails, again one by one (the ones
+        built come from the cache), so that only the failing cells are reported."""
         try:
-            return self.lower(label, model, source, targets)
+            return self.lower(label, group, source)
         except VitdeployError as exc:
-            if len(targets) == 1:
-                self.fail("lower", f"{label} {targets[0]}", exc)
+            if len(group.targets) == 1:
+                self.fail("lower", f"{label} {group.targets[0]}", exc)
                 return []
-        return [path for target in targets for path in self.lower_isolating_failures(label, model, source, (target,))]
+        return [path for target in group.targets
+                for path in self.lower_isolating_failures(label, replace(group, targets=(target,)), source)]
 
     def obtain(self, entry):
         """The model of one entry in training form, and its provenance for manifests."""
@@ -131,27 +136,12 @@ class _Sweep:
         torch.manual_seed(0)
         return create(entry.name, **entry.overrides), "random"
 
-    def lower(self, label, model, source, targets) -> list[Path]:
-        from lowering.data.calibration import calibration_set
-        from lowering.export import CalibrationSet, LoweringSpec, lower_model
-        from lowering.export.settings import CALIBRATED_MODES
+    def lower(self, label, group, source) -> list[Path]:
+        from lowering.export import lower_model
 
-        dataset = self.config.dataset
-        calibration = CalibrationSet(*calibration_set(model.spec, dataset, self.config.calibration_images))
-        calibrator = None
-        if self.config.int8_ranges == "repq" and all(t.quant in CALIBRATED_MODES for t in targets):
-            from lowering.quant.deployable import repq_int8
-
-            deployable = repq_int8(model, calibration)
-            model, calibrator = deployable.model, deployable.calibrator
-        spec = LoweringSpec(
-            targets=tuple(targets),
-            calibration=calibration,
-            calibrator=calibrator,
-            verification_images=self.verification_images(model.spec),
-        )
+        spec = group.lowering_spec(verification_images=self.verification_images(group.model.spec))
         out_dir = self.config.results / "artifacts" / label
-        built = lower_model(model, spec, source=source, out_dir=out_dir, label=label,
+        built = lower_model(group.model, spec, source=source, out_dir=out_dir, label=label,
                             log=lambda message: self.log(f"  {message}"))
         return [artifact.path for artifact in built]
 
@@ -174,7 +164,7 @@ class _Sweep:
         done = self.evaluated()
         for path in artifacts:
             manifest = read_manifest(path)
-            if manifest["sha256"] in done:
+            if manifest.sha256 in done:
                 continue
             try:
                 result = evaluate_artifact(path, self.config.dataset, limit=self.config.eval_limit)
@@ -190,13 +180,12 @@ class _Sweep:
     def evaluated(self) -> set[str]:
         """Artifacts whose deployed accuracy the results folder already holds."""
         from deploy.evaluate import ACCURACY_FILE
-        from deploy.report_inputs import load_accuracy
+        from deploy.report.inputs import load_accuracy
 
         accuracy = self.config.results / ACCURACY_FILE
         if not accuracy.is_file():
             return set()
-        rows = load_accuracy([accuracy])
-        return set(rows.loc[rows["kind"] == "deployed", "artifact_sha256"])
+        return {record.artifact_sha256 for record in load_accuracy([accuracy]) if record.kind == "deployed"}
 
     def bench(self, device_name: str, artifacts: list[Path]) -> None:
         from bench_runner.devices import open_device
@@ -224,7 +213,6 @@ class _Sweep:
         if not infos:
             return
         overrides = {**self.config.measurement, **self.config.device_measurement.get(device_name, {})}
-        overrides = {**self.config.measurement, **self.config.device_measurement.get(device_name, {})}
         settings = profile.measurement.with_overrides(threads=self.config.threads, **overrides)
         store = ResultsStore(self.config.results / "store")
         self.log(f"bench on {device_name}: {len(infos)} artifacts, threads {list(settings.threads)}, "
@@ -242,15 +230,12 @@ class _Sweep:
                 self.failures.append(CellFailure("bench", f"{device_name} {record.model}", record.error or "failed"))
 
     def prepare_device(self, profile) -> None:
-        """Set up the emulated CPU on first use (once per user; later calls return at once)."""
-        if profile.kind != "qemu-arm64":
-            return
-        from bench_runner.devices.qemu_setup import find_qemu_arm64, setup_qemu_arm64
-        from vitdeploy.user_cache import user_cache_dir
+        """Set up the profile's kind on first use (once per user; later calls return at once)."""
+        from bench_runner.devices import device_kind
 
-        if find_qemu_arm64(user_cache_dir()) is None:
-            self.log("setting up the emulated ARM64 CPU (once; about a minute)")
-            setup_qemu_arm64(user_cache_dir(), log=lambda line: self.log(f"  {line}"))
+        kind = device_kind(profile.kind)
+        if kind.setup is not None:
+            kind.setup(lambda line: self.log(f"  {line}"))
 
     def report(self) -> tuple[Path | None, dict[str, str]]:
         from deploy.report import build_report, markdown_for_device, write_report

@@ -109,9 +109,7 @@ def publish(artifact: Path, directory: Path, label: str | None = None) -> Path:
             else:
                 shutil.copy2(artifact, copy)
             manifest = read_manifest(artifact)
-            if label is not None:
-                manifest["model"]["label"] = label
-            write_manifest(copy, manifest)
+            write_manifest(copy, manifest if label is None else manifest.with_label(label))
             _remove(manifest_path(target))
             if target.is_dir():
                 _remove(target)

@@ -4,8 +4,8 @@ The artifact runs in its own runtime on this host (lowering.runtime); the eager 
 runs in PyTorch in float32 on the same inputs (at least 32: given images, or seeded
 random normal ones). Reported: the largest absolute difference of the logits, the mean
 cosine similarity per input, and how often both agree on the top-1 class. Each
-quantization mode has its own thresholds; a failure raises VerificationError unless
-the caller keeps failed artifacts.
+backend declares the thresholds of each of its quantization modes; a failure raises
+VerificationError unless the caller keeps failed artifacts.
 """
 
 from __future__ import annotations
@@ -35,17 +35,15 @@ class Thresholds:
     min_top1_agreement: float | None = None
 
 
-# fp32 must match to float rounding. Lower precisions are judged by the direction of the
-# logits (cosine): on random weights and inputs, logits are close together and top-1
-# agreement of a quantized model says little, so it is reported, not required.
-THRESHOLDS: dict[str, Thresholds] = {
-    "fp32": Thresholds(max_abs_error=1e-4),
-    "fp16": Thresholds(min_cosine_similarity=0.999),
-    "w8": Thresholds(min_cosine_similarity=0.99),
-    "dynamic-int8": Thresholds(min_cosine_similarity=0.98),
-    "int8": Thresholds(min_cosine_similarity=0.9),
-    "w8a8": Thresholds(min_cosine_similarity=0.9),
-}
+# Standard thresholds the backends choose from. fp32 must match to float rounding. Lower
+# precisions are judged by the direction of the logits (cosine): on random weights and
+# inputs, logits are close together and top-1 agreement of a quantized model says
+# little, so it is reported, not required.
+EXACT = Thresholds(max_abs_error=1e-4)
+HALF_PRECISION = Thresholds(min_cosine_similarity=0.999)
+INT8_WEIGHTS = Thresholds(min_cosine_similarity=0.99)
+DYNAMIC_INT8 = Thresholds(min_cosine_similarity=0.98)
+STATIC_INT8 = Thresholds(min_cosine_similarity=0.9)
 
 
 @dataclass(frozen=True)
@@ -114,13 +112,13 @@ def verify_artifact(
     runtime: str,
     images: np.ndarray,
     reference: np.ndarray,
-    quant: str,
+    thresholds: Thresholds,
     inputs: str,
 ) -> Verification:
     """Run the artifact at `path` in `runtime` on `images` (at least 32) and compare its
-    logits with the eager model's `reference` logits under the thresholds of `quant`.
-    `inputs` describes the images for the record."""
+    logits with the eager model's `reference` logits under `thresholds`. `inputs`
+    describes the images for the record."""
     if len(images) < MIN_INPUTS:
         raise ValueError(f"verification needs at least {MIN_INPUTS} inputs, got {len(images)}")
     runner = load_artifact(path, runtime=runtime)
-    return compare(reference, runner(images), THRESHOLDS[quant], inputs)
+    return compare(reference, runner(images), thresholds, inputs)

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """vitdeploy's portable benchmark agent: a standalone script, run as `python3 agent.py PLAN.json`.
 
-It needs only the standard library, numpy and the runtime of each artifact (onnxruntime;
-executorch with torch; coremltools on macOS), so it runs unchanged on the host, under an
-emulated aarch64 Python and on a phone with Python. It never imports vitdeploy.
+It needs only the standard library, numpy, the portable runtimes module pushed beside it
+(`vitdeploy/runtimes.py` as `vitdeploy_runtimes.py`) and the runtime of each artifact
+(onnxruntime; executorch with torch; coremltools on macOS), so it runs unchanged on the
+host, under an emulated aarch64 Python and on a phone with Python. It never imports the
+rest of vitdeploy.
 
 The plan (JSON):
     {"threads": 1, "warmup": 10, "runs": 10, "min_seconds": 0.5, "rounds": 5, "seed": 0,
@@ -40,6 +42,11 @@ import time
 import traceback
 
 import numpy as np
+
+try:
+    import vitdeploy_runtimes as runtimes  # pushed beside this script
+except ImportError:  # imported from the installed package (its tests, the benchmarks)
+    from vitdeploy import runtimes
 
 AGENT_FORMAT = 1
 DEFAULT_MAX_RUNS = 10000
@@ -153,96 +160,30 @@ def checksum(output):
     return float(np.asarray(output, dtype=np.float64).sum())
 
 
-class OnnxRuntimeModel:
-    """An ONNX model in an ONNX Runtime CPU session with a fixed thread count."""
-
-    runtime = "onnxruntime"
-
-    def __init__(self, path, threads, example):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-        self.threads_applied = self.session.get_session_options().intra_op_num_threads
-        self.feed = {self.session.get_inputs()[0].name: example}
-
-    def infer(self):
-        return self.session.run(None, self.feed)[0]
-
-
-class ExecuTorchModel:
-    """An ExecuTorch program's `forward` method; the thread pool is sized beforehand."""
-
-    runtime = "executorch"
-
-    def __init__(self, path, threads, example):
-        import torch
-        from executorch.extension.pybindings import portable_lib
-        from executorch.runtime import Runtime
-
-        self.method = Runtime.get().load_program(path).load_method("forward")
-        self.inputs = [torch.from_numpy(example)]
-        self.threads_applied = int(portable_lib._threadpool_get_thread_count())
-
-    def infer(self):
-        return self.method.execute(self.inputs)[0].numpy()
-
-
-class CoreMLModel:
-    """A Core ML model on the CPU through coremltools (prediction needs macOS)."""
-
-    runtime = "coreml"
-
-    def __init__(self, path, threads, example):
-        import coremltools as ct
-
-        self.model = ct.models.MLModel(path, compute_units=ct.ComputeUnit.CPU_ONLY)
-        self.feed = {self.model.get_spec().description.input[0].name: example}
-        self.threads_applied = None
-
-    def infer(self):
-        outputs = self.model.predict(self.feed)
-        return next(iter(outputs.values()))
-
-
-MODELS = {model.runtime: model for model in (OnnxRuntimeModel, ExecuTorchModel, CoreMLModel)}
-
-
-def prepare_runtimes(runtimes, threads):
+def prepare_runtimes(names, threads):
     """Import each runtime and size its thread pool before any program is loaded.
 
     Importing here keeps import time out of the first artifact's load time. Returns the
     runtimes that cannot be used, with the reason.
     """
     unusable = {}
-    for runtime in runtimes:
+    for name in names:
+        runtime = runtimes.RUNTIMES.get(name)
+        if runtime is None:
+            unusable[name] = "unknown runtime %r; the agent knows %s" % (name, ", ".join(runtimes.RUNTIMES))
+            continue
         try:
-            if runtime == "onnxruntime":
-                import onnxruntime  # noqa: F401
-            elif runtime == "executorch":
-                import torch  # noqa: F401
-                from executorch.extension.pybindings import portable_lib
-                from executorch.runtime import Runtime
-
-                portable_lib._unsafe_reset_threadpool(threads)
-                Runtime.get()
-            elif runtime == "coreml":
-                import coremltools  # noqa: F401
+            runtime.prepare(threads)
         except Exception as exc:
-            unusable[runtime] = "the %s runtime is not usable on this device: %s" % (runtime, error_text(exc))
+            unusable[name] = "the %s runtime is not usable on this device: %s" % (name, error_text(exc))
     return unusable
 
 
-def runtime_versions(runtimes):
-    names = {"onnxruntime": ["onnxruntime"], "executorch": ["executorch", "torch"], "coreml": ["coremltools"]}
+def runtime_versions(names):
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for runtime in runtimes:
-        for name in names.get(runtime, []):
-            versions[name] = package_version(name)
+    for name in names:
+        for package in getattr(runtimes.RUNTIMES.get(name), "packages", ()):
+            versions[package] = package_version(package)
     return versions
 
 
@@ -256,10 +197,6 @@ def load_artifacts(plan, unusable):
     for spec in plan["artifacts"]:
         result = {"id": spec["id"], "runtime": spec["runtime"], "samples_ms": [], "round_index": [], "error": None}
         results.append(result)
-        model_class = MODELS.get(spec["runtime"])
-        if model_class is None:
-            result["error"] = "unknown runtime %r; the agent knows %s" % (spec["runtime"], ", ".join(MODELS))
-            continue
         if spec["runtime"] in unusable:
             result["error"] = unusable[spec["runtime"]]
             continue
@@ -267,9 +204,9 @@ def load_artifacts(plan, unusable):
             example = make_input(spec["input_shape"], spec.get("input_dtype", "float32"), plan["seed"])
             resident_before = resident_kb()
             start = time.perf_counter_ns()
-            model = model_class(spec["path"], plan["threads"], example)
+            session = runtimes.RUNTIMES[spec["runtime"]].open(spec["path"], plan["threads"])
             loaded = time.perf_counter_ns()
-            output = model.infer()
+            output = session.run(example)
             done = time.perf_counter_ns()
         except Exception as exc:  # one artifact's failure must not stop the others
             result["error"] = "loading or first inference failed: " + error_text(exc)
@@ -279,21 +216,22 @@ def load_artifacts(plan, unusable):
             first_inference_ms=(done - loaded) / 1e6,
             memory_kb=max(resident_kb() - resident_before, 0),
             output_checksum=checksum(output),
-            threads_applied=model.threads_applied,
+            threads_applied=session.threads_applied,
         )
-        models[spec["id"]] = model
+        models[spec["id"]] = (session, example)
     return results, models
 
 
 def time_round(model, warmup, runs, min_seconds, max_runs):
+    session, example = model
     for _ in range(warmup):
-        model.infer()
+        session.run(example)
     samples = []
     min_ns = int(min_seconds * 1e9)
     started = time.perf_counter_ns()
     while len(samples) < max_runs and (len(samples) < runs or time.perf_counter_ns() - started < min_ns):
         start = time.perf_counter_ns()
-        model.infer()
+        session.run(example)
         samples.append((time.perf_counter_ns() - start) / 1e6)
     return samples
 

@@ -27,9 +27,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 from bench_runner.devices.base import Device
 from vitdeploy.errors import VitdeployError
-from vitdeploy.manifest import RUNTIME_OF_BACKEND
-
-RUNTIMES = tuple(RUNTIME_OF_BACKEND.values())
+from vitdeploy.runtimes import RUNTIMES
 
 
 class HarnessError(VitdeployError):

@@ -10,8 +10,11 @@ from typing import Sequence
 
 from bench_runner.devices.base import CommandResult, Device
 from bench_runner.harness.base import EnvironmentReading, HarnessError, RawTiming, RunSettings, Variant
+from vitdeploy import runtimes
 
 AGENT_SCRIPT = Path(__file__).with_name("agent.py")
+# What the agent imports from its own folder on the device.
+AGENT_MODULES = {"vitdeploy_runtimes.py": Path(runtimes.__file__)}
 HARNESS_NAME = "python-agent"
 
 
@@ -69,14 +72,15 @@ def parse_agent_result(result: CommandResult, variants: Sequence[Variant], threa
 
 
 class PythonAgentHarness:
-    """Pushes agent.py and the artifacts, runs one plan per configuration, reads the result.
+    """Pushes agent.py (with the modules it imports) and the artifacts, runs one plan per
+    configuration, reads the result.
 
     The interpreter is `python` if given, else the device's own `python` attribute (the
     host's is the caller's interpreter), else "python3" on the device's PATH.
     """
 
     name = HARNESS_NAME
-    runtimes = frozenset({"onnxruntime", "executorch", "coreml"})
+    runtimes = frozenset(runtimes.RUNTIMES)
     interleaves = True
 
     def __init__(self, python: str | None = None) -> None:
@@ -92,6 +96,8 @@ class PythonAgentHarness:
     def prepare(self, device: Device) -> None:
         self._agent_path = posixpath.join(device.workdir, "agent.py")
         device.push(AGENT_SCRIPT, self._agent_path)
+        for name, local in AGENT_MODULES.items():
+            device.push(local, posixpath.join(device.workdir, name))
         self._pushed = {}
 
     def measure(self, device: Device, variants: Sequence[Variant], settings: RunSettings) -> list[RawTiming]:

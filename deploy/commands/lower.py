@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lowering.int8_ranges import INT8_RANGES
+
 DEFAULT_OUT = Path("artifacts")
-# Who sets int8 activation ranges: the runtime's own observers, or RepQ-ViT calibration.
-INT8_RANGES = ("runtime", "repq")
 DEFAULT_BACKENDS = "executorch,onnx"
 DEFAULT_QUANT = "fp32"
 DEFAULT_CALIBRATION = "digits"
@@ -34,10 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reparameterize", action="store_true",
                         help="fuse reparameterizable modules first (always done for a branched model)")
     parser.add_argument("--backend", metavar="LIST",
-                        help=f"comma-separated: executorch, onnx, coreml (default: the device profile's, else {DEFAULT_BACKENDS})")
+                        help=f"comma-separated backends (default: the device profile's, else {DEFAULT_BACKENDS}); "
+                             "a name it does not know lists the valid ones")
     parser.add_argument("--quant", metavar="LIST",
-                        help="comma-separated modes: executorch fp32,int8,dynamic-int8; onnx fp32,fp16,int8,dynamic-int8; "
-                             f"coreml fp32,fp16,w8,w8a8 (default: the device profile's, else {DEFAULT_QUANT})")
+                        help=f"comma-separated quantization modes (default: the device profile's, else {DEFAULT_QUANT}); "
+                             "each backend builds the ones it has, and a mode none has lists each backend's")
     parser.add_argument("--device", metavar="PROFILE", help="take defaults from device_profiles/PROFILE.toml")
     parser.add_argument("--img-size", type=int, metavar="N",
                         help="input resolution (default: the checkpoint's; without one, the profile's, else the model's)")
@@ -46,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "digits' val split (or 32 other images of DIR) also serve as verification inputs")
     parser.add_argument("--int8-ranges", choices=INT8_RANGES, default=INT8_RANGES[0],
                         help="who sets int8 activation ranges: the runtime's own observers (default), or "
-                        "RepQ-ViT calibration folded into LayerNorm and the next linear (lowering.quant)")
+                        "RepQ-ViT calibration folded into LayerNorm and the next linear (lowering.quant; "
+                        "the targets that are not calibrated lower the model unfolded)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--no-cache", action="store_true", help="lower again even if the cache holds the artifact")
     parser.add_argument("--keep-failed", action="store_true",
@@ -104,9 +106,9 @@ def _describe(artifact) -> list[str]:
 
     manifest = artifact.manifest
     lines = [f"{artifact.target}: {artifact.path}" + ("  (from cache)" if artifact.from_cache else "")]
-    lines.append(f"  size {manifest['size_bytes'] / 1e6:.2f} MB, lowered in {manifest['lowering_seconds']:.1f} s"
+    lines.append(f"  size {manifest.size_bytes / 1e6:.2f} MB, lowered in {manifest.lowering_seconds:.1f} s"
                  f", manifest {manifest_path(artifact.path).name}")
-    verification = manifest["verification"]
+    verification = manifest.verification
     if verification.get("status") == "pending-macos":
         check = verification["spec_check"]
         state = "spec ok" if check["passed"] else "spec problems: " + "; ".join(check["problems"])
@@ -118,7 +120,7 @@ def _describe(artifact) -> list[str]:
             f"{100 * verification['top1_agreement']:.1f}% over {verification['num_inputs']} inputs"
             + ("" if verification["passed"] else " (" + "; ".join(verification["failures"]) + ")")
         )
-    delegation = manifest["delegation"]
+    delegation = manifest.delegation
     if "num_delegates" in delegation:
         fallback = delegation["fallback_ops"]
         fell_back = ", ".join(f"{op} x{n}" for op, n in fallback.items()) if fallback else "none"
@@ -136,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bench_runner.profiles import find_profile
-    from lowering.export import LoweringSpec, lower_model, parse_targets
-    from lowering.export.settings import CALIBRATED_MODES, DEFAULT_COREML_TARGET
+    from lowering.export import lower_model, parse_targets
+    from lowering.export.settings import DEFAULT_COREML_TARGET
+    from lowering.int8_ranges import lowering_groups
     from lowering.models import create
 
     profile = find_profile(args.device).lowering if args.device else None
@@ -160,30 +163,24 @@ def run(args: argparse.Namespace) -> int:
     if spec.branches > 1:
         print(f"{spec.name} has {spec.branches} branches per block: reparameterizing it before lowering")
 
-    calibrate = any(t.quant in CALIBRATED_MODES for t in targets)
+    calibrate = any(t.calibrated for t in targets)
     calibration, verification = _data(args, spec, calibrate)
     if calibrate:
         print(f"calibration: {calibration.description}")
-    calibrator = None
-    if calibrate and args.int8_ranges == "repq":
-        from lowering.quant.deployable import repq_int8
-
-        deployable = repq_int8(model, calibration)
-        model, calibrator = deployable.model, deployable.calibrator
-        print(f"int8 ranges: RepQ-ViT W8A8 calibration ({calibrator.identity})")
-    lowering_spec = LoweringSpec(
-        targets=targets,
-        calibration=calibration,
-        calibrator=calibrator,
-        verification_images=verification,
-        coreml_deployment_target=(profile.coreml_deployment_target if profile else None) or DEFAULT_COREML_TARGET,
-        reparameterize=args.reparameterize,
-        keep_failed=args.keep_failed,
-        use_cache=not args.no_cache,
-    )
     source = str(args.checkpoint) if args.checkpoint else f"random:seed={RANDOM_INIT_SEED}"
-    artifacts = lower_model(model, lowering_spec, source=source, out_dir=args.out,
-                            log=lambda message: print(message, flush=True))
+    artifacts = []
+    for group in lowering_groups(model, targets, calibration, args.int8_ranges):
+        if group.calibrator is not None:
+            print(f"int8 ranges: RepQ-ViT W8A8 calibration ({group.calibrator.identity})")
+        lowering_spec = group.lowering_spec(
+            verification_images=verification,
+            coreml_deployment_target=(profile.coreml_deployment_target if profile else None) or DEFAULT_COREML_TARGET,
+            reparameterize=args.reparameterize,
+            keep_failed=args.keep_failed,
+            use_cache=not args.no_cache,
+        )
+        artifacts += lower_model(group.model, lowering_spec, source=source, out_dir=args.out,
+                                 log=lambda message: print(message, flush=True))
     for artifact in artifacts:
         print("\n".join(_describe(artifact)))
     return 0

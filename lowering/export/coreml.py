@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from lowering.export import pt2e
+from lowering.export.backend import Backend
 from lowering.export.job import BuildJob, Built
 from lowering.export.unsupported import LoweringError, explain_failure
+from lowering.verify import EXACT, HALF_PRECISION, INT8_WEIGHTS, STATIC_INT8
 
-FORM = "eager"
-SUFFIX = ".mlpackage"
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 # What the spec of each mode must show.
@@ -83,10 +83,10 @@ def build(job: BuildJob) -> Built:
             "calibration": None, "integer": "weights stored as int8 (constexpr dequantization)",
             "float": "all compute, in float16",
         }
-    path = job.stem.with_suffix(SUFFIX)
+    path = job.stem.with_suffix(BACKEND.suffix)
     model.save(str(path))
     details = {
-        "form": FORM,
+        "form": BACKEND.form,
         "compute_precision": "float32" if quant == "fp32" else "float16",
         "deployment_target": job.spec.coreml_deployment_target,
         "converter": "coremltools.convert(ExportedProgram, convert_to='mlprogram')",
@@ -118,13 +118,15 @@ def op_counts(path: Path) -> dict:
     return {"num_ops": sum(counts.values()), "ops_by_type": dict(sorted(counts.items()))}
 
 
-def check_spec(path: Path, quant: str, input_shape: tuple[int, ...], num_classes: int,
-               deployment: str) -> dict:
+def check_spec(path: Path, job: BuildJob) -> dict:
     """What can be checked without running the package: names, shapes and types of the
     input and output, the operators the mode implies, the precision of the operations'
     outputs, and the specification version the deployment target implies."""
     import coremltools as ct
     from coremltools.proto import MIL_pb2
+
+    quant, input_shape, deployment = job.target.quant, tuple(job.example.shape), job.spec.coreml_deployment_target
+    num_classes = job.num_classes
 
     spec = ct.utils.load_spec(str(path))
     problems = []
@@ -170,3 +172,10 @@ def check_spec(path: Path, quant: str, input_shape: tuple[int, ...], num_classes
             "output_precision": dict(sorted(precision.items())),
         },
     }
+
+
+BACKEND = Backend(
+    name="coreml", runtime="coreml", form="eager", build=build, check_spec=check_spec,
+    modes={"fp32": EXACT, "fp16": HALF_PRECISION, "w8": INT8_WEIGHTS, "w8a8": STATIC_INT8}, calibrated_modes=("w8a8",),
+    toolchain_packages=("coremltools", "torchao"), key_settings=("coreml_deployment_target",),
+)

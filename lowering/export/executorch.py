@@ -16,7 +16,9 @@ from collections import Counter, defaultdict
 import torch
 
 from lowering.export import pt2e
+from lowering.export.backend import Backend
 from lowering.export.job import BuildJob, Built
+from lowering.verify import DYNAMIC_INT8, EXACT, STATIC_INT8
 from lowering.export.unsupported import (
     UnsupportedOpError,
     describe_op,
@@ -26,8 +28,6 @@ from lowering.export.unsupported import (
     op_name,
 )
 
-FORM = "xnnpack"
-SUFFIX = ".pte"
 _PARTITIONER_LOGGER = "executorch.backends.xnnpack"
 
 
@@ -139,7 +139,14 @@ def build(job: BuildJob) -> Built:
     except Exception as exc:  # exir raises assorted exception types for refused graphs
         raise explain_failure("executorch", exc, program.graph) from exc
     _check_kernels(manager)
-    path = job.stem.with_suffix(SUFFIX)
+    path = job.stem.with_suffix(BACKEND.suffix)
     with open(path, "wb") as handle:
         manager.write_to_file(handle)
-    return Built(path, delegation, quantization, {"form": FORM, "partitioner": "XnnpackPartitioner"})
+    return Built(path, delegation, quantization, {"form": BACKEND.form, "partitioner": "XnnpackPartitioner"})
+
+
+BACKEND = Backend(
+    name="executorch", runtime="executorch", form="xnnpack", build=build,
+    modes={"fp32": EXACT, "int8": STATIC_INT8, "dynamic-int8": DYNAMIC_INT8}, calibrated_modes=("int8",),
+    toolchain_packages=("executorch", "torchao"),
+)

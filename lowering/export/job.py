@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from lowering.export.settings import LoweringSpec, PreparedCalibrator, Target
+from lowering.export.settings import LoweringSpec, PreparedCalibrator
+
+if TYPE_CHECKING:
+    from lowering.export.backends import Target
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lowering.export.backend import Backend
 from lowering.export.job import BuildJob, Built
+from lowering.verify import DYNAMIC_INT8, EXACT, HALF_PRECISION, STATIC_INT8
 from lowering.export.unsupported import explain_failure
 
-FORM = "eager"
-SUFFIX = ".onnx"
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 # Static int8 covers the linears and the patch convolution. The attention's activation x
@@ -185,8 +185,8 @@ def build(job: BuildJob) -> Built:
     """Export `job` to ONNX and optimize, convert or quantize it for its mode (`.onnx`)."""
     quant = job.target.quant
     exported = _fp32_onnx(job)
-    path = job.stem.with_suffix(SUFFIX)
-    details = {"form": FORM, "opset": _opset(exported), "exporter": "torch.onnx.export(dynamo=True)"}
+    path = job.stem.with_suffix(BACKEND.suffix)
+    details = {"form": BACKEND.form, "opset": _opset(exported), "exporter": "torch.onnx.export(dynamo=True)"}
     quantization = None
     if quant == "fp32":
         optimized = job.stem.with_name(job.stem.name + ".opt.onnx")
@@ -202,3 +202,13 @@ def build(job: BuildJob) -> Built:
     else:
         quantization = _quantize(job, exported, path)
     return Built(path, node_counts(path), quantization, details)
+
+
+# ONNX Runtime's static quantizer observes the calibration images itself; a calibration
+# hook only fixes some tensors' ranges (TensorQuantOverrides).
+BACKEND = Backend(
+    name="onnx", runtime="onnxruntime", form="eager", build=build,
+    modes={"fp32": EXACT, "fp16": HALF_PRECISION, "int8": STATIC_INT8, "dynamic-int8": DYNAMIC_INT8},
+    calibrated_modes=("int8",), hook_method="onnx_tensor_overrides", observes_images=True,
+    toolchain_packages=("onnx", "onnxruntime", "onnxscript"),
+)

@@ -12,7 +12,6 @@ manifest and move both into the cache. With `out_dir`, artifacts are then copied
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,26 +22,16 @@ import torch
 from torch import nn
 
 from lowering.cache import ArtifactCache, cache_key, ensure_writable, publish, weights_sha256
-from lowering.export import coreml, executorch, onnx
+from lowering.export.backends import Target, toolchain_versions
 from lowering.export.forms import FORM_VERSIONS, export_form
 from lowering.export.job import BuildJob, Built
 from lowering.export.pt2e import ImageCalibrator
-from lowering.export.settings import CALIBRATED_MODES, LoweringSpec, Target
+from lowering.export.settings import LoweringSpec
 from lowering.export.unsupported import LoweringError
-from vitdeploy.manifest import (
-    RUNTIME_OF_BACKEND,
-    artifact_sha256,
-    artifact_size,
-    now_utc,
-    read_manifest,
-    toolchain_versions,
-    write_manifest,
-)
 from lowering.models import count_macs, count_params
 from lowering.reparam import reparameterize
 from lowering.verify import MIN_INPUTS, VerificationError, eager_logits, random_inputs, verify_artifact
-
-BACKEND_MODULES = {"executorch": executorch, "onnx": onnx, "coreml": coreml}
+from vitdeploy.manifest import Manifest, ModelRecord, artifact_sha256, artifact_size, now_utc, read_manifest, write_manifest
 
 
 @dataclass(frozen=True)
@@ -50,16 +39,12 @@ class Artifact:
     """A lowered, verified artifact with its manifest; `from_cache` if it was not rebuilt."""
 
     path: Path
-    manifest: dict
+    manifest: Manifest
     from_cache: bool
 
     @property
     def target(self) -> Target:
-        return Target(self.manifest["backend"], self.manifest["quant"])
-
-
-def _runnable_here(backend: str) -> bool:
-    return backend != "coreml" or sys.platform == "darwin"
+        return Target(self.manifest.backend, self.manifest.quant)
 
 
 class _Lowering:
@@ -83,16 +68,16 @@ class _Lowering:
 
     # -- what the key covers -------------------------------------------------------
     def calibration_identity(self, target: Target) -> str | None:
-        if target.quant not in CALIBRATED_MODES:
+        if not target.calibrated:
             return None
         hook = _hook_for(target, self.spec)
         parts = [f"calibrator:{hook.identity}"] if hook is not None else []
-        if target.backend == "onnx" or hook is None:
+        if target.backend_descriptor.observes_images or hook is None:
             parts.append(f"images:{self.spec.calibration.identity}")
         return "+".join(parts)
 
     def key(self, target: Target) -> str:
-        backend = BACKEND_MODULES[target.backend]
+        backend = target.backend_descriptor
         return cache_key({
             "weights_sha256": self.weights,
             "model_spec": self.original_spec.to_dict(),
@@ -101,9 +86,9 @@ class _Lowering:
             "quant": target.quant,
             "input_shape": list(self.input_shape),
             "calibration": self.calibration_identity(target),
-            "coreml_deployment_target": self.spec.coreml_deployment_target if target.backend == "coreml" else None,
-            "form": backend.FORM,
-            "form_version": FORM_VERSIONS[backend.FORM],
+            "backend_settings": {name: getattr(self.spec, name) for name in backend.key_settings},
+            "form": backend.form,
+            "form_version": FORM_VERSIONS[backend.form],
             "toolchain": self.toolchain,
         })
 
@@ -149,10 +134,10 @@ class _Lowering:
     # -- one target ------------------------------------------------------------------
     def calibrator(self, target: Target):
         """The calibration hook the backend gets and its description for the manifest."""
-        if target.quant not in CALIBRATED_MODES:
+        if not target.calibrated:
             return None, None
         hook = _hook_for(target, self.spec)
-        if target.backend == "onnx":
+        if target.backend_descriptor.observes_images:
             images = self.spec.calibration.description
             return hook, images if hook is None else f"{images}, ranges fixed by {hook.identity}"
         if hook is not None:
@@ -162,8 +147,8 @@ class _Lowering:
     def build(self, target: Target, key: str, staging: Path) -> Path:
         """Build, verify and describe one artifact inside `staging` (shared by the call's
         targets: each gets its own folder, intermediates go to `staging/shared`)."""
-        backend = BACKEND_MODULES[target.backend]
-        program, export_seconds = self.exported(backend.FORM)
+        backend = target.backend_descriptor
+        program, export_seconds = self.exported(backend.form)
         calibrator, described = self.calibrator(target)
         folder, scratch = staging / key, staging / "shared"
         folder.mkdir()
@@ -174,92 +159,78 @@ class _Lowering:
         start = time.perf_counter()
         built = backend.build(job)
         seconds = export_seconds + time.perf_counter() - start
-        verification = self.verify(target, built)
+        verification = self.verify(job, built)
         write_manifest(built.path, self.manifest(target, key, built, seconds, verification))
         return built.path
 
-    def verify(self, target: Target, built: Built) -> dict:
+    def verify(self, job: BuildJob, built: Built) -> dict:
+        """Run the artifact against the eager model where its runtime runs here, else
+        the backend's spec check."""
         start = time.perf_counter()
-        if _runnable_here(target.backend):
+        backend = job.target.backend_descriptor
+        if backend.runs.available_here() or backend.check_spec is None:
             images, reference, described = self.reference()
-            result = verify_artifact(built.path, RUNTIME_OF_BACKEND[target.backend], images, reference,
-                                     target.quant, described).to_dict()
+            result = verify_artifact(built.path, backend.runtime, images, reference,
+                                     job.target.thresholds, described).to_dict()
         else:
-            result = coreml.check_spec(built.path, target.quant, self.input_shape,
-                                       self.original_spec.num_classes, self.spec.coreml_deployment_target)
+            result = backend.check_spec(built.path, job)
         result["seconds"] = round(time.perf_counter() - start, 3)
         return result
 
     def quantization_record(self, target: Target, built: Built) -> dict | None:
         """The backend's record of what runs in integer, and the calibrator's own record
         (method, what is simulated only) when one supplied the ranges."""
-        hook = _hook_for(target, self.spec) if target.quant in CALIBRATED_MODES else None
+        hook = _hook_for(target, self.spec) if target.calibrated else None
         settings = getattr(hook, "settings", None)
         if built.quantization is None or settings is None:
             return built.quantization
         return {**built.quantization, "calibrator": settings}
 
-    def manifest(self, target: Target, key: str, built: Built, seconds: float, verification: dict) -> dict:
+    def manifest(self, target: Target, key: str, built: Built, seconds: float, verification: dict) -> Manifest:
         lowered = self.lowered
-        model = {
-            "name": self.original_spec.name,
-            "spec": lowered.spec.to_dict(),
-            "params": count_params(lowered),
-            "macs": count_macs(lowered, self.input_shape),
-            "weights_sha256": self.weights,
-            "source": self.source,
-        }
-        if self.reparameterized:
-            model["spec_before_reparameterization"] = self.original_spec.to_dict()
-        return {
-            "backend": target.backend,
-            "runtime": RUNTIME_OF_BACKEND[target.backend],
-            "quant": target.quant,
-            "quantization": self.quantization_record(target, built),
-            "model": model,
-            "reparameterized": self.reparameterized,
-            "branches_before": self.original_spec.branches,
-            "input_shape": list(self.input_shape),
-            "input_dtype": "float32",
-            "output_shape": [1, self.original_spec.num_classes],
-            "file": built.path.name,
-            "sha256": artifact_sha256(built.path),
-            "size_bytes": artifact_size(built.path),
-            "lowering_seconds": round(seconds, 3),
-            "toolchain": self.toolchain,
-            "verification": verification,
-            "delegation": built.delegation,
-            "export": built.details,
-            "created_at": now_utc(),
-            "cache_key": key,
-        }
+        model = ModelRecord(
+            name=self.original_spec.name,
+            spec=lowered.spec.to_dict(),
+            params=count_params(lowered),
+            macs=count_macs(lowered, self.input_shape),
+            weights_sha256=self.weights,
+            source=self.source,
+            spec_before_reparameterization=self.original_spec.to_dict() if self.reparameterized else None,
+        )
+        return Manifest(
+            backend=target.backend,
+            runtime=target.backend_descriptor.runtime,
+            quant=target.quant,
+            quantization=self.quantization_record(target, built),
+            model=model,
+            reparameterized=self.reparameterized,
+            branches_before=self.original_spec.branches,
+            input_shape=self.input_shape,
+            output_shape=(1, self.original_spec.num_classes),
+            file=built.path.name,
+            sha256=artifact_sha256(built.path),
+            size_bytes=artifact_size(built.path),
+            lowering_seconds=round(seconds, 3),
+            toolchain=self.toolchain,
+            verification=verification,
+            delegation=built.delegation,
+            export=built.details,
+            created_at=now_utc(),
+            cache_key=key,
+        )
 
 
 def _hook_for(target: Target, spec: LoweringSpec):
-    """The spec's calibration hook if `target`'s backend uses it: the PT2E paths always,
-    ONNX Runtime's static path when the hook offers `onnx_tensor_overrides`."""
+    """The spec's calibration hook if it has the method `target`'s backend calls."""
     hook = spec.calibrator
-    if hook is None or (target.backend == "onnx" and not hasattr(hook, "onnx_tensor_overrides")):
+    if hook is None or not hasattr(hook, target.backend_descriptor.hook_method):
         return None
     return hook
 
 
-def _passed(manifest: dict) -> bool:
-    verification = manifest["verification"]
-    if verification.get("status") == "pending-macos":
-        return verification["spec_check"]["passed"]
-    return bool(verification.get("passed"))
-
-
-def _failure_text(manifest: dict) -> str:
-    verification = manifest["verification"]
-    problems = verification.get("failures") or verification.get("spec_check", {}).get("problems") or []
-    return "; ".join(problems) or "verification failed"
-
-
 def _check_inputs(spec: LoweringSpec) -> None:
-    calibrated = [t for t in spec.targets if t.quant in CALIBRATED_MODES]
-    needs_images = [t for t in calibrated if spec.calibrator is None or t.backend == "onnx"]
+    calibrated = [t for t in spec.targets if t.calibrated]
+    needs_images = [t for t in calibrated if spec.calibrator is None or t.backend_descriptor.observes_images]
     if needs_images and spec.calibration is None:
         raise LoweringError(
             f"{', '.join(map(str, needs_images))} need calibration images: give a calibration "
@@ -313,9 +284,9 @@ def _lower_target(lowering: _Lowering, target: Target, cache: ArtifactCache, sta
         log(f"{target}: lowering")
         cached = cache.store(lowering.build(target, key, staging), key)
     manifest = read_manifest(cached)
-    if not _passed(manifest) and not spec.keep_failed:
+    if not manifest.passed and not spec.keep_failed:
         raise VerificationError(
-            f"{target} artifact failed verification against the eager model: {_failure_text(manifest)}. "
+            f"{target} artifact failed verification against the eager model: {manifest.failure_text}. "
             f"Keep it anyway with keep_failed (CLI: --keep-failed); it stays in the cache at {cached}"
         )
     if out_dir is None:

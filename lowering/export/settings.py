@@ -1,53 +1,24 @@
-"""What to lower: the targets (backend x quantization mode) and the settings they share."""
+"""What to lower: the settings one lowering call's targets share."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 
-from vitdeploy.errors import VitdeployError
 from lowering.verify import MIN_INPUTS
+from vitdeploy.errors import VitdeployError
 
-# Each backend's quantization modes, in the order they are listed to users.
-QUANT_MODES: dict[str, tuple[str, ...]] = {
-    "executorch": ("fp32", "int8", "dynamic-int8"),
-    "onnx": ("fp32", "fp16", "int8", "dynamic-int8"),
-    "coreml": ("fp32", "fp16", "w8", "w8a8"),
-}
-BACKENDS = tuple(QUANT_MODES)
-ALL_QUANT_MODES = tuple(dict.fromkeys(mode for modes in QUANT_MODES.values() for mode in modes))
-# Modes whose artifact depends on calibration images (static activation ranges).
-CALIBRATED_MODES = ("int8", "w8a8")
+if TYPE_CHECKING:
+    from lowering.export.backends import Target
+
 DEFAULT_COREML_TARGET = "iOS17"
 
 
 class UnknownTargetError(VitdeployError):
-    """A backend or quantization mode that lowering does not know."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """One artifact to build: a backend and one of its quantization modes."""
-
-    backend: str
-    quant: str
-
-    def __post_init__(self) -> None:
-        if self.backend not in QUANT_MODES:
-            raise UnknownTargetError(
-                f"unknown backend {self.backend!r}; valid backends: {', '.join(BACKENDS)}"
-            )
-        if self.quant not in QUANT_MODES[self.backend]:
-            raise UnknownTargetError(
-                f"backend {self.backend} has no quantization mode {self.quant!r}; "
-                f"its modes: {', '.join(QUANT_MODES[self.backend])}"
-            )
-
-    def __str__(self) -> str:
-        return f"{self.backend}/{self.quant}"
+    """A backend or quantization mode that lowering does not know, or no target at all."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +60,7 @@ class LoweringSpec:
     """How to lower one model into several artifacts.
 
     `targets`: the artifacts to build. `calibration`: images for static int8 (needed by
-    the modes in CALIBRATED_MODES). `calibrator`: replaces running those images through
+    the calibrated targets). `calibrator`: replaces running those images through
     the PT2E-prepared graph (ExecuTorch int8, Core ML w8a8); ONNX Runtime's int8 path
     still calibrates on `calibration` (see PreparedCalibrator). `verification_images`:
     inputs of the numerical check (at least 32; None: seeded random normal images).
@@ -121,34 +92,3 @@ class LoweringSpec:
                 f"verification needs at least {MIN_INPUTS} images, "
                 f"got {len(self.verification_images)}"
             )
-
-
-def parse_targets(backends: list[str], modes: list[str]) -> tuple[tuple[Target, ...], list[str]]:
-    """The targets for every backend x mode pair a backend supports, and notes on the
-    pairs skipped. Unknown names, or a mode that no chosen backend has, are errors."""
-    for backend in backends:
-        if backend not in QUANT_MODES:
-            raise UnknownTargetError(
-                f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}"
-            )
-    for mode in modes:
-        if mode not in ALL_QUANT_MODES:
-            raise UnknownTargetError(
-                f"unknown quantization mode {mode!r}; valid modes: "
-                + "; ".join(f"{b}: {', '.join(m)}" for b, m in QUANT_MODES.items())
-            )
-        if not any(mode in QUANT_MODES[b] for b in backends):
-            raise UnknownTargetError(
-                f"quantization mode {mode!r} applies to none of {', '.join(backends)}; "
-                + "; ".join(f"{b}: {', '.join(QUANT_MODES[b])}" for b in backends)
-            )
-    targets, skipped = [], []
-    for backend in backends:
-        for mode in modes:
-            if mode in QUANT_MODES[backend]:
-                targets.append(Target(backend, mode))
-            else:
-                skipped.append(
-                    f"{backend} has no {mode} mode (its modes: {', '.join(QUANT_MODES[backend])})"
-                )
-    return tuple(dict.fromkeys(targets)), skipped

@@ -4,21 +4,21 @@ import pytest
 
 from bench_runner.records import ArtifactError, ArtifactInfo
 from vitdeploy.manifest import artifact_sha256
-from tests.bench_runner.tiny_artifacts import write_manifest, write_tiny_onnx
+from tests.bench_runner.tiny_artifacts import write_tiny_onnx
+from tests.manifests import write_test_manifest
 
 
 def test_provenance_comes_from_the_manifest(tmp_path):
     artifact = write_tiny_onnx(tmp_path / "model.onnx")
     sha = hashlib.sha256(artifact.read_bytes()).hexdigest()
-    manifest = write_manifest(
-        artifact, backend="onnx", quant={"scheme": "int8-dynamic"}, model={"name": "deit_tiny", "depth": 12},
-        sha256=sha, input_shape=[1, 16],
+    manifest = write_test_manifest(
+        artifact, quant="dynamic-int8", model={"name": "deit_tiny", "spec": {"depth": 12}}, input_shape=(1, 16),
     )
     info = ArtifactInfo.from_path(artifact)
-    assert (info.model, info.backend, info.quant, info.runtime) == ("deit_tiny", "onnx", "int8-dynamic", "onnxruntime")
+    assert (info.model, info.backend, info.quant, info.runtime) == ("deit_tiny", "onnx", "dynamic-int8", "onnxruntime")
     assert info.input_shape == (1, 16) and info.input_dtype == "float32"
     assert info.sha256 == sha and info.size_bytes == artifact.stat().st_size
-    assert info.manifest_path == manifest and info.manifest["model"]["depth"] == 12
+    assert info.manifest_path == manifest and info.manifest.model.spec["depth"] == 12
     variant = info.variant("v0")
     assert (variant.id, variant.path, variant.runtime, variant.input_shape) == ("v0", artifact, "onnxruntime", (1, 16))
 
@@ -35,7 +35,7 @@ def test_without_a_manifest_the_format_gives_the_runtime_and_the_shape_must_be_g
 
 def test_an_artifact_changed_after_lowering_is_refused(tmp_path):
     artifact = write_tiny_onnx(tmp_path / "model.onnx")
-    write_manifest(artifact, backend="onnx", sha256="0" * 64, input_shape=[1, 16])
+    write_test_manifest(artifact, sha256="0" * 64, input_shape=(1, 16))
     with pytest.raises(ArtifactError, match="changed since its manifest"):
         ArtifactInfo.from_path(artifact)
 

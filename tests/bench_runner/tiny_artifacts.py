@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +41,3 @@ def write_tiny_pte(path: Path) -> Path:
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
     path.write_bytes(program.buffer)
     return path
-
-
-def write_manifest(artifact: Path, **fields) -> Path:
-    """A sidecar manifest as the lowering step writes it (only the keys the bench reads)."""
-    manifest = artifact.with_name(artifact.name + ".manifest.json")
-    manifest.write_text(json.dumps(fields), encoding="utf-8")
-    return manifest

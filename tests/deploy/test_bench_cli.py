@@ -5,7 +5,8 @@ import pytest
 
 from bench_runner.store import ResultsStore
 from deploy.cli import main
-from tests.bench_runner.tiny_artifacts import write_manifest, write_tiny_onnx
+from tests.bench_runner.tiny_artifacts import write_tiny_onnx
+from tests.manifests import write_test_manifest
 
 FAST = ["--warmup", "1", "--runs", "6", "--rounds", "2", "--min-seconds", "0", "--threads", "1,2"]
 
@@ -13,7 +14,7 @@ FAST = ["--warmup", "1", "--runs", "6", "--rounds", "2", "--min-seconds", "0", "
 @pytest.fixture
 def artifact(tmp_path):
     path = write_tiny_onnx(tmp_path / "tiny.onnx")
-    write_manifest(path, backend="onnx", quant="fp32", model={"name": "tiny_mlp"}, input_shape=[1, 16])
+    write_test_manifest(path, model={"name": "tiny_mlp"}, input_shape=(1, 16))
     return path
 
 

@@ -7,7 +7,8 @@ import sys
 import time
 
 from bench_runner.store import ResultsStore
-from tests.bench_runner.tiny_artifacts import write_manifest, write_tiny_onnx
+from tests.bench_runner.tiny_artifacts import write_tiny_onnx
+from tests.manifests import write_test_manifest
 
 REPETITIONS, THREADS = 3, (1, 2)
 
@@ -22,7 +23,7 @@ def _bench(artifact, results):
 
 def test_killed_bench_resumes_without_repeating_or_losing_records(tmp_path):
     artifact = write_tiny_onnx(tmp_path / "tiny.onnx")
-    write_manifest(artifact, backend="onnx", quant="fp32", model={"name": "tiny_mlp"}, input_shape=[1, 16])
+    write_test_manifest(artifact, model={"name": "tiny_mlp"}, input_shape=(1, 16))
     results = tmp_path / "store"
     process = subprocess.Popen(_bench(artifact, results), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

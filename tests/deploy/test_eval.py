@@ -12,9 +12,10 @@ from deploy.evaluate import (
     evaluate_model,
     fixed_batch_predictor,
 )
-from deploy.report_inputs import load_accuracy
+from deploy.report.inputs import load_accuracy
 from lowering.data import DatasetError, load_digits
-from vitdeploy.manifest import artifact_sha256, write_manifest
+from tests.manifests import write_test_manifest
+from vitdeploy.manifest import artifact_sha256
 from lowering.models import create
 
 TINY = dict(depth=1, embed_dim=48, img_size=16, patch_size=8, num_classes=10)
@@ -34,12 +35,8 @@ def onnx_artifact(tmp_path_factory, tiny_model):
     program = torch.onnx.export(tiny_model, (torch.zeros(BATCH, 3, 16, 16),), dynamo=True, verbose=False)
     program.save(str(path))
     spec = tiny_model.spec
-    write_manifest(path, {
-        "backend": "onnx", "runtime": "onnxruntime", "quant": "fp32", "quantization": None,
-        "model": {"name": "tiny_vit", "spec": spec.to_dict(), "source": "random"},
-        "input_shape": [BATCH, 3, spec.img_size, spec.img_size], "input_dtype": "float32",
-        "sha256": artifact_sha256(path),
-    })
+    write_test_manifest(path, model={"name": "tiny_vit", "spec": spec.to_dict(), "source": "random"},
+                        input_shape=(BATCH, 3, spec.img_size, spec.img_size))
     return path
 
 
@@ -80,8 +77,8 @@ def test_records_append_as_json_lines_the_report_reads(tmp_path, tiny_model):
     assert append_accuracy(tmp_path, [second]) == path
     lines = path.read_text().splitlines()
     assert [json.loads(line)["kind"] for line in lines] == ["eager", "simulated"]
-    frame = load_accuracy([path])
-    assert list(frame["top1_pct"]) == pytest.approx([100 * first.top1, 100 * second.top1])
+    records = load_accuracy([path])
+    assert [record.top1_pct for record in records] == pytest.approx([100 * first.top1, 100 * second.top1])
     with pytest.raises(EvaluationError, match="artifact_sha256"):
         append_accuracy(tmp_path, [evaluate_model(tiny_model, val)])
 
@@ -119,9 +116,7 @@ def test_coreml_on_linux_and_missing_manifest_are_clear_errors(tmp_path, capsys,
     package = tmp_path / "model.mlpackage"
     package.mkdir()
     (package / "Manifest.json").write_text("{}")
-    write_manifest(package, {"backend": "coreml", "runtime": "coreml", "quant": "fp32",
-                             "model": {"name": "m", "spec": tiny_model.spec.to_dict()},
-                             "input_shape": [1, 3, 16, 16]})
+    write_test_manifest(package, model={"name": "m", "spec": tiny_model.spec.to_dict()}, input_shape=(1, 3, 16, 16))
     bare = tmp_path / "bare.onnx"
     bare.write_bytes(b"x")
     assert main(["eval", str(package), str(bare), "--results", str(tmp_path / "r")]) == 2

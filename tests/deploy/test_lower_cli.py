@@ -27,8 +27,8 @@ def test_lower_writes_verified_artifacts_and_then_serves_them_from_the_cache(tmp
     paths = _artifacts(out, ".onnx")
     assert len(paths) == 2
     manifests = [read_manifest(p) for p in paths]
-    assert sorted(m["quant"] for m in manifests) == ["dynamic-int8", "fp32"]
-    assert all(m["verification"]["inputs"] == "32 given images" for m in manifests)
+    assert sorted(m.quant for m in manifests) == ["dynamic-int8", "fp32"]
+    assert all(m.verification["inputs"] == "32 given images" for m in manifests)
     assert str(paths[0]) in first and "verification: passed" in first and "from cache" not in first
     assert main(["lower", *TINY, "--backend", "onnx", "--quant", "fp32,dynamic-int8", "--out", str(out)]) == 0
     again = capsys.readouterr().out
@@ -42,8 +42,8 @@ def test_branched_model_is_reparameterized_and_says_so(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 branches per block: reparameterizing" in out
     manifest = read_manifest(_artifacts(tmp_path, ".onnx")[0])
-    assert manifest["reparameterized"] and manifest["model"]["spec"]["num_heads"] == 12
-    assert manifest["verification"]["max_abs_error"] <= 1e-4
+    assert manifest.reparameterized and manifest.model.spec["num_heads"] == 12
+    assert manifest.verification["max_abs_error"] <= 1e-4
 
 
 def test_device_profile_gives_the_defaults(tmp_path, capsys):
@@ -53,7 +53,15 @@ def test_device_profile_gives_the_defaults(tmp_path, capsys):
                  "--device", str(profile), "--out", str(tmp_path / "out")])
     assert code == 0
     manifest = read_manifest(_artifacts(tmp_path / "out", ".onnx")[0])
-    assert (manifest["quant"], manifest["input_shape"]) == ("fp16", [1, 3, 32, 32])
+    assert (manifest.quant, manifest.input_shape) == ("fp16", (1, 3, 32, 32))
+
+
+def test_a_profile_naming_an_unknown_backend_is_a_clear_error(tmp_path, capsys):
+    profile = tmp_path / "phone.toml"
+    profile.write_text('kind = "android"\n[lowering]\nbackends = ["tflite"]\n')
+    assert main(["lower", *TINY, "--device", str(profile), "--out", str(tmp_path / "out")]) == 2
+    assert "unknown backend 'tflite'; valid backends: executorch, onnx, coreml" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -83,17 +91,16 @@ def test_unwritable_output_directory_fails_before_lowering(tmp_path, capsys):
     assert "cannot write artifacts" in err and str(blocker / "out") in err
 
 
-def test_repq_int8_ranges_are_recorded_in_the_manifest(tmp_path, capsys):
+def test_repq_int8_ranges_fold_the_model_of_the_calibrated_targets_only(tmp_path, capsys):
     import json
 
-    from deploy.cli import main
-
     out = tmp_path / "out"
-    code = main(["lower", "vit_tiny", "--override", "depth=2", "--override", "branches=2", "--img-size", "32",
-                 "--override", "num_classes=10", "--backend", "onnx", "--quant", "int8", "--int8-ranges", "repq",
-                 "--keep-failed", "--out", str(out)])
-    assert code == 0
+    branched = ["vit_tiny", "--override", "depth=2", "--override", "branches=2", "--img-size", "32",
+                "--override", "num_classes=10", "--backend", "onnx", "--keep-failed", "--out", str(out)]
+    assert main(["lower", *branched, "--quant", "fp32,int8", "--int8-ranges", "repq"]) == 0
     assert "RepQ-ViT" in capsys.readouterr().out
-    (manifest,) = out.glob("*.manifest.json")
-    record = json.loads(manifest.read_text())["quantization"]
-    assert record["calibrator"]["method"] == "RepQ-ViT scale reparameterization"
+    (int8,) = (m for m in map(json.loads, (p.read_text() for p in out.glob("*.manifest.json"))) if m["quant"] == "int8")
+    assert int8["quantization"]["calibrator"]["method"] == "RepQ-ViT scale reparameterization"
+    # The fp32 artifact lowered the unfolded model: without RepQ-ViT it is the same cache entry.
+    assert main(["lower", *branched, "--quant", "fp32"]) == 0
+    assert "(from cache)" in capsys.readouterr().out

@@ -52,21 +52,21 @@ def test_a_failed_cell_is_reported_and_the_rest_goes_on(tmp_path):
 @pytest.mark.slow
 def test_a_failing_target_is_isolated_from_the_others(tmp_path, monkeypatch):
     from vitdeploy.errors import VitdeployError
-    from lowering.export import pipeline
+    from lowering.export import BACKENDS
     from vitdeploy.manifest import read_manifest
 
-    build = pipeline.BACKEND_MODULES["onnx"].build
+    build = BACKENDS["onnx"].build
 
     def refuse_fp16(job):
         if job.target.quant == "fp16":
             raise VitdeployError("fp16 refused for this test")
         return build(job)
 
-    monkeypatch.setattr(pipeline.BACKEND_MODULES["onnx"], "build", refuse_fp16)
+    monkeypatch.setitem(BACKENDS, "onnx", replace(BACKENDS["onnx"], build=refuse_fp16))
     path = tmp_path / "sweep.toml"
     path.write_text(CONFIG.replace('backends = ["onnx"]', 'backends = ["onnx"]\nquant = ["fp32", "fp16"]'))
     config = load_sweep_config(path)
     config = replace(config, results=tmp_path / "results", models=config.models[:1], devices=())
     outcome = run_sweep(config, log=lambda line: None)
     assert [(f.stage, f.what) for f in outcome.failures if f.stage == "lower"] == [("lower", "good onnx/fp16")]
-    assert [read_manifest(p)["quant"] for p in outcome.artifacts] == ["fp32"]
+    assert [read_manifest(p).quant for p in outcome.artifacts] == ["fp32"]

@@ -13,7 +13,8 @@ from lowering.cache import (
     publish,
     weights_sha256,
 )
-from vitdeploy.manifest import manifest_path, write_manifest
+from tests.manifests import write_test_manifest
+from vitdeploy.manifest import manifest_path
 
 
 def _model(seed=0):
@@ -21,11 +22,11 @@ def _model(seed=0):
     return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
 
 
-def _artifact(folder, name="m.onnx", content=b"model bytes", manifest=None):
+def _artifact(folder, name="m.onnx", content=b"model bytes"):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_bytes(content)
-    write_manifest(path, manifest or {"backend": "onnx", "content": content.decode()})
+    write_test_manifest(path, model={"name": content.decode()})
     return path
 
 
@@ -71,11 +72,11 @@ def test_publish_replaces_older_copies_of_files_and_packages(tmp_path):
     publish(_artifact(tmp_path / "a", content=b"old"), out)
     copied = publish(_artifact(tmp_path / "b", content=b"new"), out)
     assert copied.read_bytes() == b"new"
-    assert json.loads(manifest_path(copied).read_text())["content"] == "new"
+    assert json.loads(manifest_path(copied).read_text())["model"]["name"] == "new"
     package = tmp_path / "c" / "m.mlpackage"
     (package / "Data").mkdir(parents=True)
     (package / "Data" / "weights.bin").write_bytes(b"w1")
-    write_manifest(package, {"backend": "coreml"})
+    write_test_manifest(package)
     publish(package, out)
     (package / "Data" / "weights.bin").write_bytes(b"w2")
     published = publish(package, out)

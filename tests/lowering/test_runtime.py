@@ -6,8 +6,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from vitdeploy.manifest import ManifestError, write_manifest
 from lowering.runtime import RuntimeUnavailableError, load_artifact
+from tests.manifests import write_test_manifest
+from vitdeploy.manifest import ManifestError
 
 WEIGHT = np.arange(12 * 5, dtype=np.float32).reshape(12, 5) / 60
 
@@ -26,7 +27,7 @@ def onnx_model(tmp_path_factory):
     model.ir_version = 8
     path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
     onnx.save(model, str(path))
-    write_manifest(path, {"runtime": "onnxruntime"})
+    write_test_manifest(path)
     return path
 
 
@@ -42,7 +43,7 @@ def pte_model(tmp_path_factory):
     manager = to_edge(program).to_executorch()
     path = tmp_path_factory.mktemp("pte") / "tiny.pte"
     path.write_bytes(manager.buffer)
-    write_manifest(path, {"runtime": "executorch"})
+    write_test_manifest(path)
     return path, module
 
 

@@ -1,40 +1,42 @@
 import numpy as np
 import pytest
 
-from lowering.verify import MIN_INPUTS, THRESHOLDS, Thresholds, VerificationError, compare, random_inputs
+from lowering.export import BACKENDS
+from lowering.verify import DYNAMIC_INT8, EXACT, MIN_INPUTS, STATIC_INT8, Thresholds, VerificationError, compare, random_inputs
 
 
 def _logits(seed=0, rows=32, classes=10):
     return np.random.default_rng(seed).standard_normal((rows, classes)).astype(np.float32)
 
 
-def test_identical_logits_pass_every_mode():
+def test_identical_logits_pass_every_mode_of_every_backend():
     logits = _logits()
-    for quant, thresholds in THRESHOLDS.items():
-        result = compare(logits, logits.copy(), thresholds, "test")
-        assert result.passed, quant
-        assert result.max_abs_error == 0 and result.top1_agreement == 1
-        assert result.cosine_similarity == pytest.approx(1)
+    for backend in BACKENDS.values():
+        for quant, thresholds in backend.modes.items():
+            result = compare(logits, logits.copy(), thresholds, "test")
+            assert result.passed, (backend.name, quant)
+            assert result.max_abs_error == 0 and result.top1_agreement == 1
+            assert result.cosine_similarity == pytest.approx(1)
 
 
 def test_fp32_fails_beyond_1e_4_and_says_why():
     logits = _logits()
     shifted = logits.copy()
     shifted[3, 2] += 2e-4
-    result = compare(logits, shifted, THRESHOLDS["fp32"], "test")
+    result = compare(logits, shifted, EXACT, "test")
     assert not result.passed and result.max_abs_error == pytest.approx(2e-4, rel=1e-3)
     assert result.failures == ("max abs error 0.0002 > 0.0001",)
     assert result.to_dict()["status"] == "failed"
-    assert compare(logits, logits + 5e-5, THRESHOLDS["fp32"], "test").passed
+    assert compare(logits, logits + 5e-5, EXACT, "test").passed
 
 
 def test_quantized_modes_are_judged_by_cosine_and_report_top1():
     reference = _logits(1)
     noisy = reference + 0.3 * _logits(2)
-    result = compare(reference, noisy, THRESHOLDS["int8"], "test")
+    result = compare(reference, noisy, STATIC_INT8, "test")
     assert 0.9 < result.cosine_similarity < 0.99 and result.passed
     assert 0 < result.top1_agreement <= 1
-    assert not compare(reference, noisy, THRESHOLDS["dynamic-int8"], "test").passed
+    assert not compare(reference, noisy, DYNAMIC_INT8, "test").passed
     flipped = compare(reference, -reference, Thresholds(min_top1_agreement=0.5), "test")
     assert flipped.top1_agreement == 0 and flipped.failures == ("top-1 agreement 0.000 < 0.5",)
 
@@ -43,9 +45,9 @@ def test_non_finite_outputs_and_shape_mismatches_fail():
     logits = _logits()
     broken = logits.copy()
     broken[0, 0] = np.nan
-    assert not compare(logits, broken, THRESHOLDS["int8"], "test").passed
+    assert not compare(logits, broken, STATIC_INT8, "test").passed
     with pytest.raises(VerificationError, match="shape"):
-        compare(logits, logits[:, :5], THRESHOLDS["fp32"], "test")
+        compare(logits, logits[:, :5], EXACT, "test")
 
 
 def test_random_inputs_are_seeded_and_at_least_32():

@@ -75,6 +75,7 @@ def test_measures_on_the_host_in_a_separate_process(tiny_onnx, broken_onnx):
     assert ok.ok and len(ok.samples_ms) >= 6 and set(ok.round_index) == {0, 1}
     assert not bad.ok and "broken.onnx" in bad.error
     assert again.ok
-    # the agent and each artifact are pushed once; every call has its own plan
-    assert pushed == ["agent.py", "artifact-0-tiny.onnx", "artifact-1-broken.onnx", "plan-1.json", "plan-2.json"]
+    # the agent, its runtimes module and each artifact are pushed once; every call has its own plan
+    assert pushed == ["agent.py", "artifact-0-tiny.onnx", "artifact-1-broken.onnx", "plan-1.json", "plan-2.json",
+                      "vitdeploy_runtimes.py"]
     assert not Path(device.workdir).exists()
