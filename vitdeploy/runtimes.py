@@ -108,8 +108,12 @@ class _ExecuTorchPool:
 
     @classmethod
     def prepare(cls, threads):
+        """Size the pool (first call) or check that `threads` matches it; also imports
+        the runtime, so that no artifact's load time includes the import."""
         from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime as ExecuTorchRuntime
 
+        ExecuTorchRuntime.get()
         if cls.size is None:
             with _native_stderr_discarded():
                 if threads is not None:
