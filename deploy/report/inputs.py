@@ -18,6 +18,7 @@ from typing import Iterable
 from bench_runner.records import BenchRecord
 from bench_runner.store import PART_PREFIX, PART_SUFFIX, ResultsStore
 from vitdeploy.errors import VitdeployError
+from vitdeploy.manifest import Manifest, ManifestError
 
 ACCURACY_KINDS = ("deployed", "simulated", "eager")
 # Multiplier that turns a record's top-1/top-5 into percent, by its `unit`.
@@ -66,27 +67,24 @@ class ManifestFacts:
 
 
 def manifest_facts(manifest: dict) -> ManifestFacts:
-    """The facts of one manifest (a BenchRecord's `manifest`, {} without one).
-
-    Every manifest key the report reads is read here.
-    """
-    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
-    spec = model.get("spec")
-    verification = manifest.get("verification") if isinstance(manifest.get("verification"), dict) else {}
-    if "passed" in verification:
-        verified = "passed" if verification["passed"] else "failed"
-    else:
-        verified = str(verification["status"]) if verification.get("status") else None
-    toolchain = manifest.get("toolchain")
+    """The facts of one manifest (a BenchRecord's `manifest`, {} without one). A manifest
+    this vitdeploy cannot read (an incomplete hand-written one) says nothing."""
+    try:
+        read = Manifest.from_dict(manifest) if manifest else None
+    except ManifestError:
+        read = None
+    if read is None:
+        return ManifestFacts(None, None, None, None, None, None, None, None)
+    status = read.verification.get("status")
     return ManifestFacts(
-        model_name=model.get("label") or model.get("name"),
-        spec=spec if isinstance(spec, dict) else None,
-        weights_sha256=model.get("weights_sha256"),
-        params=model.get("params"),
-        macs=model.get("macs"),
-        reparameterized=manifest.get("reparameterized"),
-        verified=verified,
-        lowering_toolchain=toolchain if isinstance(toolchain, dict) else None,
+        model_name=read.model.display_name,
+        spec=read.model.spec or None,
+        weights_sha256=read.model.weights_sha256,
+        params=read.model.params,
+        macs=read.model.macs,
+        reparameterized=read.reparameterized,
+        verified=status if status not in (None, "passed", "failed") else ("passed" if read.passed else "failed"),
+        lowering_toolchain=read.toolchain or None,
     )
 
 

@@ -35,7 +35,8 @@ def bench_record(artifact: str, samples, *, depth=12, backend="onnx", quant="fp3
     """A record as the protocol writes it; statistics from the real LatencyStats."""
     spec = {"name": "vit_tiny", "img_size": 32, "patch_size": 4, "depth": depth, "embed_dim": 96, "num_heads": 3}
     manifest = {
-        "backend": backend, "quant": quant, "reparameterized": depth != 12,
+        "backend": backend, "runtime": "onnxruntime" if backend == "onnx" else "executorch", "quant": quant,
+        "input_shape": [1, 3, 32, 32], "sha256": sha_of(artifact), "reparameterized": depth != 12,
         "model": {"name": "vit_tiny", "spec": spec, "params": 1_350_000 + depth, "macs": 88_000_000,
                   "weights_sha256": f"weights-{depth}"},
         "verification": {"passed": verified}, "toolchain": {"torch": "2.13.0", "onnx": "1.19.0"},
@@ -270,6 +271,20 @@ def test_unverified_artifacts_are_named(tmp_path):
     text = markdown_for_device(build_report(tmp_path), "host")
     assert "Verification against the eager model failed: vit_tiny depth=6/onnx/fp32." in text
     assert "depth=12/onnx/fp32." not in text
+
+
+def test_manifest_facts_come_from_the_typed_manifest_or_not_at_all():
+    from deploy.report.inputs import manifest_facts
+
+    record = bench_record("a", latency_samples(10.0, 1))
+    facts = manifest_facts(record.manifest)
+    assert (facts.model_name, facts.params, facts.verified) == ("vit_tiny", 1_350_012, "passed")
+    pending = {**record.manifest, "verification": {"status": "pending-macos", "passed": None,
+                                                  "spec_check": {"passed": True, "problems": []}}}
+    assert manifest_facts(pending).verified == "pending-macos"
+    incomplete = {key: value for key, value in record.manifest.items() if key != "sha256"}
+    assert manifest_facts(incomplete) == manifest_facts({})
+    assert manifest_facts({}).params is None and manifest_facts({}).model_name is None
 
 
 def test_a_results_dir_without_records_is_a_clear_error(tmp_path):
