@@ -24,9 +24,12 @@ class ConfigError(VitdeployError):
 class ModelEntry:
     """One model of the sweep.
 
-    Weights come from `checkpoint`, or from training on the embedded dataset (`train`),
-    or are random (neither: useful for latency only). A branched model is
-    reparameterized before lowering.
+    `name` is any model source (`lowering.sources`): a registry name, a `.pt2` or a
+    Hugging Face folder (paths relative to the config file), or `package.module:callable`.
+    A registry model's weights come from `checkpoint`, or from training on the embedded
+    dataset (`train`), or are random (neither: useful for latency only); a branched model
+    is reparameterized before lowering. `input_shape` fixes the input of programs with
+    dynamic shapes and of factories.
     """
 
     label: str
@@ -34,6 +37,7 @@ class ModelEntry:
     overrides: dict[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None
     train: bool = False
+    input_shape: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class SweepConfig:
 
 
 _TOP = {"name", "results", "model", "lowering", "bench", "data", "training"}
-_MODEL = {"label", "name", "overrides", "checkpoint", "train"}
+_MODEL = {"label", "name", "overrides", "checkpoint", "train", "input_shape"}
 _LOWERING = {"backends", "quant", "int8_ranges"}
 _MEASUREMENT = {"warmup", "runs", "min_seconds", "rounds", "cooldown_seconds"}
 _BENCH = {"devices", "threads", "baseline", "device"} | _MEASUREMENT
@@ -185,6 +189,7 @@ def _model(entry: dict, base: Path, where: str) -> ModelEntry:
         if not isinstance(entry.get(key), str):
             raise ConfigError(f"{where}: `{key}` must be a string")
     from lowering.models import resolve_spec
+    from lowering.sources import source_kind_of
 
     overrides = entry.get("overrides", {})
     if not isinstance(overrides, dict):
@@ -193,17 +198,31 @@ def _model(entry: dict, base: Path, where: str) -> ModelEntry:
     train = bool(entry.get("train", False))
     if checkpoint and train:
         raise ConfigError(f"{where}: give either `checkpoint` or `train = true`, not both")
-    if checkpoint is None:
+    name = entry["name"]
+    local = _path(name, base)
+    if name.endswith(".pt2") or local.is_dir():
+        if not local.exists():
+            raise ConfigError(f"{where}: model file {local} does not exist")
+        name = str(local)
+    kind = source_kind_of(name)
+    if kind != "registry" and (train or overrides):
+        raise ConfigError(f"{where}: `train` and `overrides` apply to registry models; {entry['name']} is not one ({kind})")
+    if kind == "registry" and checkpoint is None:
         try:
-            resolve_spec(entry["name"], **overrides)
+            resolve_spec(name, **overrides)
         except VitdeployError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    shape = entry.get("input_shape")
+    if shape is not None and (not isinstance(shape, list) or len(shape) != 4
+                              or not all(isinstance(d, int) and d > 0 for d in shape)):
+        raise ConfigError(f"{where}: `input_shape` must be four positive integers, e.g. [1, 3, 224, 224]")
     return ModelEntry(
         label=entry["label"],
-        name=entry["name"],
+        name=name,
         overrides=dict(overrides),
         checkpoint=_path(checkpoint, base) if checkpoint else None,
         train=train,
+        input_shape=tuple(shape) if shape else None,
     )
 
 

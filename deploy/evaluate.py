@@ -26,7 +26,7 @@ from lowering.data import EMBEDDED, ImageDataset, open_dataset
 from lowering.data.accuracy import Accuracy, Predict, eager_predictor, measure_accuracy
 from vitdeploy.errors import VitdeployError
 from vitdeploy.manifest import Manifest, artifact_sha256, now_utc, read_manifest
-from lowering.models import ModelSpec
+from lowering.models.spec import ImageFormat, ModelSpec
 
 ACCURACY_FILE = "accuracy.jsonl"
 UNIT = "fraction"
@@ -102,14 +102,18 @@ def evaluate_model(
     )
 
 
-def artifact_spec(manifest: Manifest, path: Path) -> ModelSpec:
-    """The model spec in an artifact's manifest (it holds the preprocessing)."""
+def artifact_image_format(manifest: Manifest, path: Path) -> ImageFormat:
+    """The images an artifact takes, from its manifest: the model's preprocessing and the
+    input shape (manifests before sources other than the registry hold it in model.spec)."""
+    if manifest.model.preprocessing is not None:
+        return ImageFormat.from_dict(manifest.model.preprocessing, manifest.input_shape)
     if not manifest.model.spec:
         raise EvaluationError(
-            f"the manifest of {path} has no model.spec, so its preprocessing is unknown; "
+            f"the manifest of {path} does not say the model's preprocessing; "
             "lower the model again with `vitdeploy lower`"
         )
-    return ModelSpec.from_dict(manifest.model.spec)
+    spec = ModelSpec.from_dict(manifest.model.spec)
+    return ImageFormat(spec.preprocessing, spec.img_size, spec.in_chans)
 
 
 def fixed_batch_predictor(predict: Predict, batch: int) -> Predict:
@@ -130,9 +134,9 @@ def fixed_batch_predictor(predict: Predict, batch: int) -> Predict:
 
 
 def evaluation_dataset(
-    spec: ModelSpec, source: str | Path = EMBEDDED, limit: int | None = None, skip_bad: bool = False
+    spec: ModelSpec | ImageFormat, source: str | Path = EMBEDDED, limit: int | None = None, skip_bad: bool = False
 ) -> ImageDataset:
-    """The images a model of `spec` is evaluated on: the embedded digits' val split or the
+    """The images a model whose input `spec` describes is evaluated on: the embedded digits' val split or the
     image folder `source`, in the model's preprocessing; `limit` keeps that many images
     chosen with seed 0. Eager, simulated and deployed records of one model share it."""
     dataset = open_dataset(source, spec.preprocessing, spec.img_size, skip_bad=skip_bad)
@@ -154,7 +158,7 @@ def evaluate_artifact(
 
     path = Path(path)
     manifest = read_manifest(path)
-    spec = artifact_spec(manifest, path)
+    spec = artifact_image_format(manifest, path)
     sha256 = artifact_sha256(path)
     if manifest.sha256 != sha256:
         raise EvaluationError(
@@ -165,7 +169,7 @@ def evaluate_artifact(
     expected = (spec.in_chans, spec.img_size, spec.img_size)
     if tuple(runner.input_shape[1:]) != expected:
         raise EvaluationError(
-            f"{path} takes inputs of shape {list(runner.input_shape)}, but its model spec says "
+            f"{path} takes inputs of shape {list(runner.input_shape)}, but its manifest says "
             f"{list(expected)} per image; its manifest is inconsistent: lower it again"
         )
     dataset = evaluation_dataset(spec, source, limit, skip_bad)

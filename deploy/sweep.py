@@ -82,7 +82,7 @@ class _Sweep:
         for entry in self.config.models:
             self.log(f"model {entry.label}: {entry.name} {_describe(entry.overrides)}")
             try:
-                model, source = self.obtain(entry)
+                model = self.obtain(entry)
             except VitdeployError as exc:
                 self.fail("model", entry.label, exc)
                 continue
@@ -92,7 +92,7 @@ class _Sweep:
                 self.fail("lower", entry.label, exc)
                 continue
             for group in groups:
-                artifacts.extend(self.lower_isolating_failures(entry.label, group, source))
+                artifacts.extend(self.lower_isolating_failures(entry.label, group))
         return artifacts
 
     def lowering_groups(self, model, targets):
@@ -102,26 +102,25 @@ class _Sweep:
         from lowering.export import CalibrationSet
         from lowering.int8_ranges import lowering_groups
 
-        calibration = CalibrationSet(*calibration_set(model.spec, self.config.dataset, self.config.calibration_images))
+        calibration = CalibrationSet(*calibration_set(model.image_format, self.config.dataset,
+                                                      self.config.calibration_images))
         return lowering_groups(model, targets, calibration, self.config.int8_ranges)
 
-    def lower_isolating_failures(self, label, group, source) -> list[Path]:
+    def lower_isolating_failures(self, label, group) -> list[Path]:
         """Lower a group's targets together; if that fails, again one by one (the ones
         built come from the cache), so that only the failing cells are reported."""
         try:
-            return self.lower(label, group, source)
+            return self.lower(label, group)
         except VitdeployError as exc:
             if len(group.targets) == 1:
                 self.fail("lower", f"{label} {group.targets[0]}", exc)
                 return []
         return [path for target in group.targets
-                for path in self.lower_isolating_failures(label, replace(group, targets=(target,)), source)]
+                for path in self.lower_isolating_failures(label, replace(group, targets=(target,)))]
 
     def obtain(self, entry):
-        """The model of one entry in training form, and its provenance for manifests."""
-        import torch
-
-        from lowering.models import create
+        """The model of one entry in training form, with its provenance."""
+        from lowering.sources import ModelInput, open_model
 
         if entry.train:
             from lowering.training import TrainingSettings, train_or_load
@@ -130,18 +129,16 @@ class _Sweep:
             model, result = train_or_load(entry.name, settings, **entry.overrides)
             origin = "from the weights cache" if result.cache_hit else f"in {result.train_seconds:.0f} s"
             self.log(f"  trained {origin}: val top-1 {100 * result.val_top1:.2f}%")
-            return model, result.source
-        if entry.checkpoint is not None:
-            return create(entry.name, checkpoint=entry.checkpoint, **entry.overrides), str(entry.checkpoint)
-        torch.manual_seed(0)
-        return create(entry.name, **entry.overrides), "random"
+            return ModelInput.from_registry_model(model, result.source)
+        return open_model(entry.name, checkpoint=entry.checkpoint, overrides=entry.overrides,
+                          input_shape=entry.input_shape)
 
-    def lower(self, label, group, source) -> list[Path]:
+    def lower(self, label, group) -> list[Path]:
         from lowering.export import lower_model
 
-        spec = group.lowering_spec(verification_images=self.verification_images(group.model.spec))
+        spec = group.lowering_spec(verification_images=self.verification_images(group.model.image_format))
         out_dir = self.config.results / "artifacts" / label
-        built = lower_model(group.model, spec, source=source, out_dir=out_dir, label=label,
+        built = lower_model(group.model, spec, out_dir=out_dir, label=label,
                             log=lambda message: self.log(f"  {message}"))
         return [artifact.path for artifact in built]
 

@@ -13,13 +13,12 @@ Importing this module imports nothing heavy: the CLI's argument parser reads INT
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from lowering.export import CalibrationSet, LoweringSpec, PreparedCalibrator, Target
+    from lowering.sources import ModelInput
 
 INT8_RANGES = ("runtime", "repq")
 
@@ -32,7 +31,7 @@ class LoweringGroup:
     calibrate on `calibration`).
     """
 
-    model: nn.Module
+    model: ModelInput
     targets: tuple[Target, ...]
     calibration: CalibrationSet | None
     calibrator: PreparedCalibrator | None = None
@@ -45,7 +44,7 @@ class LoweringGroup:
 
 
 def lowering_groups(
-    model: nn.Module, targets: tuple[Target, ...], calibration: CalibrationSet | None, int8_ranges: str
+    model: ModelInput, targets: tuple[Target, ...], calibration: CalibrationSet | None, int8_ranges: str
 ) -> list[LoweringGroup]:
     """`targets` grouped by the model they lower, given who sets int8 ranges (one of
     INT8_RANGES). With "repq", the calibrated targets get a group of their own, calibrated
@@ -55,9 +54,17 @@ def lowering_groups(
     calibrated = tuple(t for t in targets if t.calibrated)
     if int8_ranges == "runtime" or not calibrated:
         return [LoweringGroup(model, tuple(targets), calibration)]
+    if model.spec is None:
+        from lowering.sources import ModelSourceError
+
+        raise ModelSourceError(
+            f"RepQ-ViT int8 ranges fold into the registry's ViTs only, and {model.label} is a "
+            f"{model.source_kind} source: use --int8-ranges runtime"
+        )
     from lowering.quant.deployable import repq_int8
 
-    deployable = repq_int8(model, calibration)
+    deployable = repq_int8(model.model, calibration)
     plain = tuple(t for t in targets if not t.calibrated)
-    folded = LoweringGroup(deployable.model, calibrated, calibration, deployable.calibrator)
+    folded_model = replace(model, model=deployable.model, spec=deployable.model.spec)
+    folded = LoweringGroup(folded_model, calibrated, calibration, deployable.calibrator)
     return [LoweringGroup(model, plain, calibration), folded] if plain else [folded]

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from vitdeploy.errors import VitdeployError
+from vitdeploy.errors import VitdeployError, first_line
 from lowering.runtime import load_artifact
+from lowering.sources.model_input import single_output
 
 MIN_INPUTS = 32
 
@@ -98,10 +99,9 @@ def compare(reference: np.ndarray, actual: np.ndarray, thresholds: Thresholds, i
 
 @torch.no_grad()
 def eager_logits(model: nn.Module, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """The eager model's float32 logits for `images`."""
-    model = model.eval()
+    """The eager model's (in eval mode) float32 outputs for `images`, `batch_size` at a time."""
     outputs = [
-        model(torch.from_numpy(images[i : i + batch_size])).float().numpy()
+        single_output(model(torch.from_numpy(images[i : i + batch_size]))).float().numpy()
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(outputs)
@@ -117,8 +117,14 @@ def verify_artifact(
 ) -> Verification:
     """Run the artifact at `path` in `runtime` on `images` (at least 32) and compare its
     logits with the eager model's `reference` logits under `thresholds`. `inputs`
-    describes the images for the record."""
+    describes the images for the record. An artifact its runtime cannot load or run
+    fails, with the runtime's error as the reason."""
     if len(images) < MIN_INPUTS:
         raise ValueError(f"verification needs at least {MIN_INPUTS} inputs, got {len(images)}")
-    runner = load_artifact(path, runtime=runtime)
-    return compare(reference, runner(images), thresholds, inputs)
+    try:
+        outputs = load_artifact(path, runtime=runtime)(images)
+    except RuntimeError as exc:  # the runtimes raise RuntimeError for programs they cannot load or run
+        nan = float("nan")
+        return Verification(nan, nan, nan, len(images), inputs, thresholds, False,
+                            (f"{runtime} could not load or run the artifact: {first_line(exc)}",))
+    return compare(reference, outputs, thresholds, inputs)

@@ -8,3 +8,10 @@ class VitdeployError(Exception):
     user-facing errors (bad checkpoints, unknown models, unsupported ops, vanished
     devices) derive from it.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name if it has none: what a
+    user-facing error quotes of a library's exception."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

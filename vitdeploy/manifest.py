@@ -31,8 +31,12 @@ class ModelRecord:
     """The model an artifact was lowered from.
 
     `spec`: the lowered (inference-form) model's specification; `spec_before_reparameterization`
-    the trained form's when they differ. `label`: a sweep's name for the model, set on the
-    copies it publishes. `params` and `macs` count the lowered model at the input shape.
+    the trained form's when they differ (both empty for models outside the registry).
+    `label`: a sweep's name for the model, set on the copies it publishes. `params` and
+    `macs` count the lowered model at the input shape. `source` is what the user named,
+    `source_kind` which kind of source that is (registry, exported-program, huggingface,
+    factory) and `source_sha256` the hash of the files it was read from. `preprocessing`:
+    how images become the input (mean, std, crop_pct, interpolation).
     """
 
     name: str
@@ -41,6 +45,9 @@ class ModelRecord:
     macs: int | None = None
     weights_sha256: str | None = None
     source: str | None = None
+    source_kind: str | None = None
+    source_sha256: str | None = None
+    preprocessing: dict | None = None
     label: str | None = None
     spec_before_reparameterization: dict | None = None
 

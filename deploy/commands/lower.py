@@ -12,7 +12,6 @@ DEFAULT_BACKENDS = "executorch,onnx"
 DEFAULT_QUANT = "fp32"
 DEFAULT_CALIBRATION = "digits"
 VERIFY_IMAGES = 32
-RANDOM_INIT_SEED = 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,11 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "user cache; lowering the same thing again returns at once."
         ),
     )
-    parser.add_argument("model", metavar="MODEL", help="a registered model name (see `vitdeploy models`)")
+    parser.add_argument("model", metavar="MODEL",
+                        help="a registered model name (see `vitdeploy models`), a PATH.pt2 saved by torch.export.save, "
+                             "a Hugging Face folder (save_pretrained), package.module:callable returning an "
+                             "nn.Module, or timm:NAME")
     parser.add_argument("--checkpoint", type=Path, metavar="PATH",
-                        help=f"weights (.pth/.pt/.bin or .safetensors); default: random weights (seed {RANDOM_INIT_SEED})")
+                        help="weights (.pth/.pt/.bin or .safetensors) for a registry model or a factory's module; "
+                             "default for registry models: random weights (seed 0)")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="a model spec field, e.g. depth=6 or branches=2 (repeatable)")
+                        help="a registry model's spec field, e.g. depth=6 or branches=2 (repeatable)")
+    parser.add_argument("--input-shape", metavar="N,C,H,W",
+                        help="the input to lower at: needed by programs with dynamic shapes and by factories "
+                             "whose module does not say its input size")
+    parser.add_argument("--mean", metavar="R,G,B", help="normalization mean (default: the source's, else ImageNet's)")
+    parser.add_argument("--std", metavar="R,G,B", help="normalization std (default: the source's, else ImageNet's)")
     parser.add_argument("--reparameterize", action="store_true",
                         help="fuse reparameterizable modules first (always done for a branched model)")
     parser.add_argument("--backend", metavar="LIST",
@@ -82,7 +90,22 @@ def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _data(args, spec, calibrate: bool):
+def _numbers(text: str | None, flag: str, kind: type, count: int, example: str) -> tuple | None:
+    """`count` comma-separated numbers of `kind` given to `flag`, or None if not given."""
+    from lowering.sources import ModelSourceError
+
+    if text is None:
+        return None
+    try:
+        values = tuple(kind(v) for v in _split(text))
+    except ValueError:
+        values = ()
+    if len(values) != count or (kind is int and min(values) < 1):
+        raise ModelSourceError(f"{flag} expects {example}, got {text!r}")
+    return values
+
+
+def _data(args, model, calibrate: bool):
     """The calibration set (when a mode needs one) and 32 verification images from
     --calibration (None when the source has fewer: verification then uses random images)."""
     import torch
@@ -91,8 +114,9 @@ def _data(args, spec, calibrate: bool):
     from lowering.data.dataset import DatasetError
     from lowering.export import CalibrationSet
 
-    calibration = CalibrationSet(*calibration_set(spec, args.calibration)) if calibrate else None
-    dataset = open_dataset(args.calibration, spec.preprocessing, spec.img_size, split="val")
+    images = model.image_format
+    calibration = CalibrationSet(*calibration_set(images, args.calibration)) if calibrate else None
+    dataset = open_dataset(args.calibration, images.preprocessing, images.img_size, split="val")
     try:
         chosen = dataset.take(VERIFY_IMAGES, seed=1)
     except DatasetError:
@@ -123,9 +147,14 @@ def _describe(artifact) -> list[str]:
     delegation = manifest.delegation
     if "num_delegates" in delegation:
         fallback = delegation["fallback_ops"]
-        fell_back = ", ".join(f"{op} x{n}" for op, n in fallback.items()) if fallback else "none"
         lines.append(f"  delegation: {delegation['num_delegates']} XNNPACK delegate(s) holding "
-                     f"{delegation['ops_in_delegates']} ops; fell back to portable kernels: {fell_back}")
+                     f"{delegation['ops_in_delegates']} ops; outside them, on portable kernels: "
+                     f"{sum(fallback.values()) if fallback else 'nothing'}")
+        for op, count in sorted(fallback.items(), key=lambda item: -item[1]):
+            modules = delegation["fallback_modules"].get(op, [])
+            where = ", ".join(modules[:2]) + (f" +{len(modules) - 2} more" if len(modules) > 2 else "")
+            reasons = "; ".join(delegation["fallback_reasons"].get(op, []))
+            lines.append(f"    {op} x{count} (in {where or '?'}): {reasons}")
     elif "nodes_by_op_type" in delegation:
         top = sorted(delegation["nodes_by_op_type"].items(), key=lambda item: -item[1])[:6]
         lines.append(f"  graph: {delegation['num_nodes']} nodes (" + ", ".join(f"{op} {n}" for op, n in top) + ", ...)")
@@ -135,13 +164,11 @@ def _describe(artifact) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from bench_runner.profiles import find_profile
     from lowering.export import lower_model, parse_targets
     from lowering.export.settings import DEFAULT_COREML_TARGET
     from lowering.int8_ranges import lowering_groups
-    from lowering.models import create
+    from lowering.sources import open_model, source_kind_of
 
     profile = find_profile(args.device).lowering if args.device else None
     backends = _split(args.backend) if args.backend else list(profile.backends) if profile else _split(DEFAULT_BACKENDS)
@@ -150,24 +177,26 @@ def run(args: argparse.Namespace) -> int:
     for note in skipped:
         print(f"skipped: {note}")
 
-    overrides = parse_overrides(args.override)
-    # A checkpoint's position embedding fixes its resolution; a profile's size applies to
-    # random weights only, an explicit --img-size always.
-    img_size = args.img_size or (profile.input_size if profile and args.checkpoint is None else None)
-    if img_size is not None:
-        overrides["img_size"] = img_size
-    if args.checkpoint is None:
-        torch.manual_seed(RANDOM_INIT_SEED)  # random weights, but the same ones every run
-    model = create(args.model, checkpoint=args.checkpoint, **overrides)
+    # A checkpoint's position embedding fixes a registry model's resolution; a profile's
+    # size applies to random weights only, an explicit --img-size always.
+    registry = source_kind_of(args.model) == "registry"
+    profile_size = profile.input_size if profile and registry and args.checkpoint is None else None
+    model = open_model(
+        args.model, checkpoint=args.checkpoint, overrides=parse_overrides(args.override),
+        input_shape=_numbers(args.input_shape, "--input-shape", int, 4, "N,C,H,W (e.g. 1,3,224,224)"),
+        img_size=args.img_size or profile_size,
+        mean=_numbers(args.mean, "--mean", float, 3, "three comma-separated numbers, one per channel"),
+        std=_numbers(args.std, "--std", float, 3, "three comma-separated numbers, one per channel"),
+    )
     spec = model.spec
-    if spec.branches > 1:
+    if spec is not None and spec.branches > 1:
         print(f"{spec.name} has {spec.branches} branches per block: reparameterizing it before lowering")
+    print(f"model: {model.label} ({model.source_kind}), input {list(model.input_shape)}")
 
     calibrate = any(t.calibrated for t in targets)
-    calibration, verification = _data(args, spec, calibrate)
+    calibration, verification = _data(args, model, calibrate)
     if calibrate:
         print(f"calibration: {calibration.description}")
-    source = str(args.checkpoint) if args.checkpoint else f"random:seed={RANDOM_INIT_SEED}"
     artifacts = []
     for group in lowering_groups(model, targets, calibration, args.int8_ranges):
         if group.calibrator is not None:
@@ -179,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             keep_failed=args.keep_failed,
             use_cache=not args.no_cache,
         )
-        artifacts += lower_model(group.model, lowering_spec, source=source, out_dir=args.out,
+        artifacts += lower_model(group.model, lowering_spec, out_dir=args.out,
                                  log=lambda message: print(message, flush=True))
     for artifact in artifacts:
         print("\n".join(_describe(artifact)))

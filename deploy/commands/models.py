@@ -1,4 +1,5 @@
-"""`vitdeploy models`: the registry with parameters and MACs at a given image size."""
+"""`vitdeploy models [MODEL...]`: parameters and MACs of the registry's models, or of any
+model sources named (programs, Hugging Face folders, factories)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,31 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "models", help="list the registered models with parameters and MACs"
+        "models", help="list the registered models, or the models named, with parameters and MACs"
     )
-    parser.add_argument("--img-size", type=int, default=224, help="input resolution (default 224)")
-    parser.add_argument("--num-classes", type=int, default=1000, help="classifier width (default 1000)")
+    parser.add_argument("models", nargs="*", metavar="MODEL",
+                        help="model sources to describe, as `vitdeploy lower` takes them (default: the registry)")
+    parser.add_argument("--img-size", type=int, default=None,
+                        help="input resolution (default: 224 for the registry, the source's own otherwise)")
+    parser.add_argument("--num-classes", type=int, default=1000, help="the registry's classifier width (default 1000)")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from lowering.models import count_macs, count_params, create, list_models
+def _row(label: str, kind: str, shape, params: int, macs: int) -> str:
+    resolution = "x".join(str(d) for d in shape[2:])
+    return f"{label:<22} {kind:<16} {resolution:>10} {params:>12,} {macs / 1e9:>8.3f}"
 
-    print(f"{'model':<22} {'resolution':>10} {'params':>12} {'GMACs':>8}")
-    for name in list_models():
-        model = create(name, img_size=args.img_size, num_classes=args.num_classes)
-        macs = count_macs(model, (1, model.spec.in_chans, args.img_size, args.img_size))
-        print(f"{name:<22} {args.img_size:>10} {count_params(model):>12,} {macs / 1e9:>8.3f}")
+
+def run(args: argparse.Namespace) -> int:
+    from lowering.models import count_macs, count_params, list_models
+    from lowering.sources import open_model
+
+    print(f"{'model':<22} {'source':<16} {'resolution':>10} {'params':>12} {'GMACs':>8}")
+    named = args.models or list_models()
+    for name in named:
+        registry_defaults = {"num_classes": args.num_classes} if not args.models else None
+        size = args.img_size or (224 if not args.models else None)
+        model = open_model(name, overrides=registry_defaults, img_size=size)
+        macs = count_macs(model.model, model.input_shape)
+        print(_row(model.label, model.source_kind, model.input_shape, count_params(model.model), macs))
     return 0

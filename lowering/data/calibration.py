@@ -8,18 +8,19 @@ import numpy as np
 import torch
 
 from lowering.data.sources import EMBEDDED, open_dataset
-from lowering.models import ModelSpec
+from lowering.models.spec import ImageFormat, ModelSpec
 
 DEFAULT_NUM_IMAGES = 32
 
 
 def calibration_set(
-    spec: ModelSpec,
+    spec: ModelSpec | ImageFormat,
     source: str | Path = EMBEDDED,
     num_images: int = DEFAULT_NUM_IMAGES,
     seed: int = 0,
 ) -> tuple[torch.Tensor, str]:
-    """`num_images` images for calibrating the model `spec` describes, and their description.
+    """`num_images` images for calibrating a model whose input `spec` describes (a ModelSpec,
+    or the ImageFormat of any model), and their description.
 
     The images come from the embedded digits' train split (source "digits", so they never
     overlap the val split accuracy is measured on) or from the image folder at `source`,

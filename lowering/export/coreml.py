@@ -24,6 +24,7 @@ import numpy as np
 
 from lowering.export import pt2e
 from lowering.export.backend import Backend
+from lowering.export.graph_fixes import remove_no_ops
 from lowering.export.job import BuildJob, Built
 from lowering.export.unsupported import LoweringError, explain_failure
 from lowering.verify import EXACT, HALF_PRECISION, INT8_WEIGHTS, STATIC_INT8
@@ -65,7 +66,7 @@ def build(job: BuildJob) -> Built:
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # coremltools' progress bars
             model = ct.convert(
-                program.run_decompositions({}),
+                remove_no_ops(program.run_decompositions({})),
                 inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(job.example.shape), dtype=np.float32)],
                 outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
                 convert_to="mlprogram",

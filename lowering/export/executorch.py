@@ -1,7 +1,7 @@
 """ExecuTorch with the XNNPACK delegate: `.pte` programs, fp32, static and dynamic int8.
 
-torch.export of the "xnnpack" export form -> (PT2E int8) -> to_edge_transform_and_lower
-with XnnpackPartitioner -> to_executorch. The delegation summary counts the operators
+torch.export of the "xnnpack" export form -> (PT2E int8) -> graph fixes (`graph_fixes`) ->
+to_edge_transform_and_lower with XnnpackPartitioner -> to_executorch. The delegation summary counts the operators
 inside the XNNPACK delegate(s) and those left to ExecuTorch's portable kernels, with the
 partitioner's reasons where it gave one. An operator for which the runtime has no kernel
 at all is an error naming the operator and its module.
@@ -17,6 +17,7 @@ import torch
 
 from lowering.export import pt2e
 from lowering.export.backend import Backend
+from lowering.export.graph_fixes import make_softmax_layout_safe, remove_no_ops
 from lowering.export.job import BuildJob, Built
 from lowering.verify import DYNAMIC_INT8, EXACT, STATIC_INT8
 from lowering.export.unsupported import (
@@ -133,7 +134,8 @@ def build(job: BuildJob) -> Built:
         )
     try:
         with _partition_reasons() as reasons:
-            edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+            edge = to_edge_transform_and_lower(make_softmax_layout_safe(remove_no_ops(program)),
+                                               partitioner=[XnnpackPartitioner()])
         delegation = delegation_summary(edge.exported_program().graph_module, reasons)
         manager = edge.to_executorch()
     except Exception as exc:  # exir raises assorted exception types for refused graphs

@@ -12,6 +12,8 @@ manifest and move both into the cache. With `out_dir`, artifacts are then copied
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +26,14 @@ from torch import nn
 from lowering.cache import ArtifactCache, cache_key, ensure_writable, publish, weights_sha256
 from lowering.export.backends import Target, toolchain_versions
 from lowering.export.forms import FORM_VERSIONS, export_form
+from lowering.export.graph_fixes import GRAPH_FIXES_VERSION, fold_constants
 from lowering.export.job import BuildJob, Built
 from lowering.export.pt2e import ImageCalibrator
 from lowering.export.settings import LoweringSpec
 from lowering.export.unsupported import LoweringError
 from lowering.models import count_macs, count_params
 from lowering.reparam import reparameterize
+from lowering.sources.model_input import ModelInput, single_output
 from lowering.verify import MIN_INPUTS, VerificationError, eager_logits, random_inputs, verify_artifact
 from vitdeploy.manifest import Manifest, ModelRecord, artifact_sha256, artifact_size, now_utc, read_manifest, write_manifest
 
@@ -50,21 +54,34 @@ class Artifact:
 class _Lowering:
     """The state one `lower_model` call shares between its targets."""
 
-    def __init__(self, model: nn.Module, spec: LoweringSpec, source: str, log: Callable[[str], None]):
-        self.original = model.eval()
+    def __init__(self, model: ModelInput, spec: LoweringSpec, log: Callable[[str], None]):
+        self.input = model
+        self.original = model.model
         self.spec = spec
-        self.source = source
         self.log = log
         self.original_spec = model.spec
-        self.reparameterized = spec.reparameterize or self.original_spec.branches > 1
-        self.input_shape = (1, self.original_spec.in_chans, self.original_spec.img_size, self.original_spec.img_size)
-        self.weights = weights_sha256(model)
+        branched = model.spec is not None and model.spec.branches > 1
+        self.reparameterized = spec.reparameterize or branched
+        self.input_shape = model.input_shape
+        self.weights = weights_sha256(self.original)
         self.toolchain = toolchain_versions()
         self._lowered: nn.Module | None = None
         self._exported: dict[str, tuple[torch.export.ExportedProgram, float]] = {}
         self._reference: tuple[np.ndarray, np.ndarray, str] | None = None
         generator = torch.Generator().manual_seed(spec.seed)
         self.example = torch.randn(self.input_shape, generator=generator)
+
+    def form(self, target: Target) -> str:
+        """The export form `target` lowers: its backend's for the registry's ViTs (the forms
+        rewrite their modules), the model as given otherwise."""
+        return target.backend_descriptor.form if self.original_spec is not None else "eager"
+
+    def model_identity(self) -> dict:
+        """What identifies the model beyond its weights: a registry spec, or the source."""
+        if self.original_spec is not None:
+            return {"model_spec": self.original_spec.to_dict()}
+        return {"source_kind": self.input.source_kind, "source_sha256": self.input.source_sha256,
+                "class": f"{type(self.original).__module__}.{type(self.original).__qualname__}"}
 
     # -- what the key covers -------------------------------------------------------
     def calibration_identity(self, target: Target) -> str | None:
@@ -78,17 +95,19 @@ class _Lowering:
 
     def key(self, target: Target) -> str:
         backend = target.backend_descriptor
+        form = self.form(target)
         return cache_key({
             "weights_sha256": self.weights,
-            "model_spec": self.original_spec.to_dict(),
+            **self.model_identity(),
             "reparameterized": self.reparameterized,
             "backend": target.backend,
             "quant": target.quant,
             "input_shape": list(self.input_shape),
             "calibration": self.calibration_identity(target),
             "backend_settings": {name: getattr(self.spec, name) for name in backend.key_settings},
-            "form": backend.form,
-            "form_version": FORM_VERSIONS[backend.form],
+            "form": form,
+            "form_version": FORM_VERSIONS[form],
+            "graph_fixes_version": GRAPH_FIXES_VERSION,
             "toolchain": self.toolchain,
         })
 
@@ -98,11 +117,7 @@ class _Lowering:
         if self._lowered is None:
             if self.reparameterized:
                 self._lowered = reparameterize(self.original)
-                self.log(
-                    f"reparameterized {self.original_spec.name}: {self.original_spec.depth} blocks x "
-                    f"{self.original_spec.branches} branches -> {self._lowered.spec.depth} blocks, "
-                    f"{self._lowered.spec.num_heads} heads, FFN width {self._lowered.spec.mlp_hidden_dim}"
-                )
+                self.log(_reparameterized_note(self.input.label, self.original_spec, getattr(self._lowered, "spec", None)))
             else:
                 self._lowered = self.original
         return self._lowered
@@ -111,11 +126,16 @@ class _Lowering:
         """torch.export of the export form, once per form, and the seconds it took."""
         if form not in self._exported:
             start = time.perf_counter()
-            model = export_form(self.lowered, form)
-            try:
-                program = torch.export.export(model, (self.example,))
-            except Exception as exc:  # torch.export raises many error types for untraceable code
-                raise LoweringError(f"torch.export failed on the {form} export form: {exc}") from exc
+            if self.input.program is not None and not self.reparameterized:
+                program = self.input.program
+            else:
+                model = export_form(self.lowered, form) if self.original_spec is not None else self.lowered
+                try:
+                    program = torch.export.export(model, (self.example,))
+                except Exception as exc:  # torch.export raises many error types for untraceable code
+                    raise LoweringError(f"torch.export failed on the {form} export form: {exc}") from exc
+            if self.original_spec is None:
+                program = fold_constants(program)
             self._exported[form] = (program, time.perf_counter() - start)
         return self._exported[form]
 
@@ -128,8 +148,14 @@ class _Lowering:
             else:
                 images = random_inputs(self.input_shape, MIN_INPUTS, self.spec.seed)
                 described = f"{len(images)} random normal images (seed {self.spec.seed})"
-            self._reference = (images, eager_logits(self.original, images), described)
+            self._reference = (images, eager_logits(self.original, images, self.input_shape[0]), described)
         return self._reference
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The shape of the model's output for one example input."""
+        with torch.no_grad():
+            return tuple(single_output(self.original(self.example)).shape)
 
     # -- one target ------------------------------------------------------------------
     def calibrator(self, target: Target):
@@ -148,14 +174,14 @@ class _Lowering:
         """Build, verify and describe one artifact inside `staging` (shared by the call's
         targets: each gets its own folder, intermediates go to `staging/shared`)."""
         backend = target.backend_descriptor
-        program, export_seconds = self.exported(backend.form)
+        program, export_seconds = self.exported(self.form(target))
         calibrator, described = self.calibrator(target)
         folder, scratch = staging / key, staging / "shared"
         folder.mkdir()
         scratch.mkdir(exist_ok=True)
-        stem = folder / f"{self.original_spec.name}-{target.backend}-{target.quant}-{key[:10]}"
+        stem = folder / f"{_file_stem(self.input.label)}-{target.backend}-{target.quant}-{key[:10]}"
         job = BuildJob(target, program, self.example, self.spec, stem, scratch,
-                       self.original_spec.num_classes, calibrator, described)
+                       self.output_shape[-1], calibrator, described)
         start = time.perf_counter()
         built = backend.build(job)
         seconds = export_seconds + time.perf_counter() - start
@@ -187,15 +213,20 @@ class _Lowering:
         return {**built.quantization, "calibrator": settings}
 
     def manifest(self, target: Target, key: str, built: Built, seconds: float, verification: dict) -> Manifest:
-        lowered = self.lowered
+        lowered, source = self.lowered, self.input
+        lowered_spec = getattr(lowered, "spec", None)
         model = ModelRecord(
-            name=self.original_spec.name,
-            spec=lowered.spec.to_dict(),
+            name=source.label,
+            spec=lowered_spec.to_dict() if lowered_spec is not None else {},
             params=count_params(lowered),
             macs=count_macs(lowered, self.input_shape),
             weights_sha256=self.weights,
-            source=self.source,
-            spec_before_reparameterization=self.original_spec.to_dict() if self.reparameterized else None,
+            source=source.source,
+            source_kind=source.source_kind,
+            source_sha256=source.source_sha256,
+            preprocessing=dataclasses.asdict(source.preprocessing),
+            spec_before_reparameterization=(
+                self.original_spec.to_dict() if self.reparameterized and self.original_spec is not None else None),
         )
         return Manifest(
             backend=target.backend,
@@ -204,9 +235,9 @@ class _Lowering:
             quantization=self.quantization_record(target, built),
             model=model,
             reparameterized=self.reparameterized,
-            branches_before=self.original_spec.branches,
+            branches_before=self.original_spec.branches if self.original_spec is not None else 1,
             input_shape=self.input_shape,
-            output_shape=(1, self.original_spec.num_classes),
+            output_shape=self.output_shape,
             file=built.path.name,
             sha256=artifact_sha256(built.path),
             size_bytes=artifact_size(built.path),
@@ -239,18 +270,19 @@ def _check_inputs(spec: LoweringSpec) -> None:
 
 
 def lower_model(
-    model: nn.Module,
+    model: ModelInput | nn.Module,
     spec: LoweringSpec,
-    source: str = "random",
+    source: str | None = None,
     out_dir: str | Path | None = None,
     cache: ArtifactCache | None = None,
     log: Callable[[str], None] = lambda message: None,
     label: str | None = None,
 ) -> list[Artifact]:
-    """Lower `model` (a lowering.models VisionTransformer) into one verified artifact per
-    target of `spec`, in target order.
+    """Lower `model` into one verified artifact per target of `spec`, in target order.
 
-    `source` is recorded in the manifests (checkpoint path, "random", "trained:<key>").
+    `model` is a ModelInput (`lowering.sources.open_model`), or a registry ViT
+    (`lowering.models.create`) whose `source` (checkpoint path, "random",
+    "trained:<key>"; default "random") the manifests record.
     `out_dir`: where the artifacts and manifests are copied (None: leave them in the
     cache and return the cached paths); `label` names the model in the manifests copied
     there (`model.label`, which reports show). `log` receives progress notes (reparameterization,
@@ -264,7 +296,13 @@ def lower_model(
     cache = cache or ArtifactCache()
     if out_dir is not None:
         ensure_writable(Path(out_dir))
-    lowering = _Lowering(model, spec, source, log)
+    if not isinstance(model, ModelInput):
+        if not hasattr(model, "spec"):
+            raise TypeError("lower_model takes a ModelInput (lowering.sources) or a lowering.models ViT")
+        model = ModelInput.from_registry_model(model, source or "random")
+    elif source is not None:
+        raise TypeError("a ModelInput carries its own source")
+    lowering = _Lowering(model, spec, log)
     artifacts = []
     with cache.staging() as staging:
         for target in spec.targets:
@@ -293,3 +331,15 @@ def _lower_target(lowering: _Lowering, target: Target, cache: ArtifactCache, sta
         return Artifact(cached, manifest, from_cache)
     path = publish(cached, Path(out_dir), label)
     return Artifact(path, read_manifest(path), from_cache)
+
+
+def _file_stem(label: str) -> str:
+    """`label` as a safe file-name stem."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "model"
+
+
+def _reparameterized_note(label: str, before, after) -> str:
+    if before is None or after is None:
+        return f"reparameterized {label}: every module with reparameterize() fused"
+    return (f"reparameterized {label}: {before.depth} blocks x {before.branches} branches -> {after.depth} blocks, "
+            f"{after.num_heads} heads, FFN width {after.mlp_hidden_dim}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vitdeploy.errors import VitdeployError
+from vitdeploy.errors import VitdeployError, first_line
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -73,14 +73,9 @@ def _read_torch(path: Path) -> dict:
 
 def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
     return CheckpointError(
-        f"checkpoint {path} could not be read as a PyTorch file ({_first_line(exc)}): it is "
+        f"checkpoint {path} could not be read as a PyTorch file ({first_line(exc)}): it is "
         "corrupt or truncated; copy or save it again"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unwrap(state: object, path: Path) -> dict[str, torch.Tensor]:
@@ -159,9 +154,8 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str | 
                 shown = "; ".join(items[:_LISTED])
                 more = f" (and {len(items) - _LISTED} more)" if len(items) > _LISTED else ""
                 parts.append(f"{label} ({len(items)}): {shown}{more}")
-        raise CheckpointError(
-            f"checkpoint {source} does not fit model '{model.spec.name}' "
-            f"(depth {model.spec.depth}, embed_dim {model.spec.embed_dim}, "
-            f"{model.spec.branches} branch(es)): " + " | ".join(parts)
-        )
+        spec = getattr(model, "spec", None)
+        described = (f"model '{spec.name}' (depth {spec.depth}, embed_dim {spec.embed_dim}, "
+                     f"{spec.branches} branch(es))" if spec is not None else f"the {type(model).__name__} module")
+        raise CheckpointError(f"checkpoint {source} does not fit {described}: " + " | ".join(parts))
     model.load_state_dict(state, strict=True)

@@ -21,6 +21,23 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class ImageFormat:
+    """What a model's input is made of: `in_chans` x `img_size` x `img_size` images, made
+    with `preprocessing`. A ModelSpec has the same three fields, so either serves where
+    images are prepared for a model (calibration, evaluation)."""
+
+    preprocessing: Preprocessing
+    img_size: int
+    in_chans: int = 3
+
+    @classmethod
+    def from_dict(cls, preprocessing: dict, input_shape: tuple[int, ...]) -> "ImageFormat":
+        """From a manifest's model preprocessing and input shape (batch, channels, height, width)."""
+        pre = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocessing.items()}
+        return cls(Preprocessing(**pre), int(input_shape[-1]), int(input_shape[1]))
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A complete description of one ViT instance; `create(spec.name, **spec.overrides())`
     rebuilds the same architecture.

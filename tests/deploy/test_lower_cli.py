@@ -104,3 +104,23 @@ def test_repq_int8_ranges_fold_the_model_of_the_calibrated_targets_only(tmp_path
     # The fp32 artifact lowered the unfolded model: without RepQ-ViT it is the same cache entry.
     assert main(["lower", *branched, "--quant", "fp32"]) == 0
     assert "(from cache)" in capsys.readouterr().out
+
+
+def test_lower_takes_an_exported_program_and_names_bad_input(tmp_path, capsys):
+    import torch
+
+    from tests.lowering.sources.factories import tiny_classifier
+
+    path = tmp_path / "tiny.pt2"
+    torch.export.save(torch.export.export(tiny_classifier(), (torch.zeros(1, 3, 16, 16),)), str(path))
+    assert main(["lower", str(path), "--backend", "onnx", "--mean", "0.4,0.5,0.6", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "model: tiny (exported-program), input [1, 3, 16, 16]" in out and "verification: passed" in out
+    manifest = read_manifest(_artifacts(tmp_path / "out", ".onnx")[0])
+    assert manifest.model.source_kind == "exported-program" and manifest.model.preprocessing["mean"] == [0.4, 0.5, 0.6]
+    for argv, message in ((["--input-shape", "1,3,16"], "--input-shape expects N,C,H,W"),
+                          (["--mean", "0.5"], "--mean expects three comma-separated numbers"),
+                          (["--override", "depth=2"], "overrides apply to registry models")):
+        assert main(["lower", str(path), "--backend", "onnx", "--out", str(tmp_path / "bad"), *argv]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -7,19 +7,7 @@ import pytest
 from deploy.config import load_sweep_config
 from deploy.sweep import run_sweep
 
-CONFIG = """
-name = "two"
-[[model]]
-label = "good"
-name = "vit_tiny"
-overrides = { depth = 1, img_size = 32, num_classes = 10 }
-
-[[model]]
-label = "broken"
-name = "vit_tiny"
-checkpoint = "broken.pth"
-
-[lowering]
+SETTINGS = """[lowering]
 backends = ["onnx"]
 
 [bench]
@@ -33,6 +21,19 @@ rounds = 2
 [data]
 eval_limit = 32
 """
+
+CONFIG = """
+name = "two"
+[[model]]
+label = "good"
+name = "vit_tiny"
+overrides = { depth = 1, img_size = 32, num_classes = 10 }
+
+[[model]]
+label = "broken"
+name = "vit_tiny"
+checkpoint = "broken.pth"
+""" + SETTINGS
 
 
 @pytest.mark.slow
@@ -70,3 +71,59 @@ def test_a_failing_target_is_isolated_from_the_others(tmp_path, monkeypatch):
     outcome = run_sweep(config, log=lambda line: None)
     assert [(f.stage, f.what) for f in outcome.failures if f.stage == "lower"] == [("lower", "good onnx/fp16")]
     assert [read_manifest(p).quant for p in outcome.artifacts] == ["fp32"]
+
+
+SOURCES_CONFIG = """
+name = "sources"
+[[model]]
+label = "registry"
+name = "vit_tiny"
+overrides = { depth = 1, img_size = 16, num_classes = 5, patch_size = 8 }
+
+[[model]]
+label = "program"
+name = "small.pt2"
+
+[[model]]
+label = "factory"
+name = "tests.lowering.sources.factories:tiny_classifier"
+""" + SETTINGS
+
+
+@pytest.mark.slow
+def test_programs_and_factories_go_through_the_sweep_beside_registry_models(tmp_path):
+    import torch
+
+    from tests.lowering.sources.factories import tiny_classifier
+
+    exported = tiny_classifier()
+    with torch.no_grad():
+        exported.head.bias += 1  # other weights than the factory's, so a different artifact
+    program = torch.export.export(exported, (torch.zeros(1, 3, 16, 16),))
+    torch.export.save(program, str(tmp_path / "small.pt2"))
+    path = tmp_path / "sweep.toml"
+    path.write_text(SOURCES_CONFIG)
+    config = replace(load_sweep_config(path), results=tmp_path / "results")
+    assert config.models[1].name == str(tmp_path / "small.pt2")
+    outcome = run_sweep(config, log=lambda line: None)
+    assert outcome.failures == ()
+    assert sorted(p.parent.name for p in outcome.artifacts) == ["factory", "program", "registry"]
+    table = outcome.report_markdown["host"]
+    params = sum(p.numel() for p in tiny_classifier().parameters())
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| ")}
+    assert "| 16 |" in rows["registry"]
+    for label in ("program", "factory"):
+        assert f"| 16 | {params} |" in rows[label]
+
+
+def test_a_sweep_names_a_missing_program_or_registry_only_settings_on_other_sources(tmp_path):
+    from deploy.config import ConfigError
+
+    path = tmp_path / "sweep.toml"
+    path.write_text(SOURCES_CONFIG)
+    with pytest.raises(ConfigError, match=r"model file .*small.pt2 does not exist"):
+        load_sweep_config(path)
+    (tmp_path / "small.pt2").write_bytes(b"")
+    path.write_text(SOURCES_CONFIG.replace('name = "small.pt2"', 'name = "small.pt2"\ntrain = true'))
+    with pytest.raises(ConfigError, match=r"apply to registry models; small.pt2 is not one \(exported-program\)"):
+        load_sweep_config(path)

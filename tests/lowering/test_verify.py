@@ -55,3 +55,13 @@ def test_random_inputs_are_seeded_and_at_least_32():
     assert first.shape == (MIN_INPUTS, 3, 8, 8) and first.dtype == np.float32
     assert np.array_equal(first, random_inputs((1, 3, 8, 8)))
     assert not np.array_equal(first, random_inputs((1, 3, 8, 8), seed=1))
+
+
+def test_an_artifact_its_runtime_cannot_load_fails_with_the_runtimes_reason(tmp_path):
+    from lowering.verify import verify_artifact
+
+    broken = tmp_path / "broken.pte"
+    broken.write_bytes(b"not a program" * 10)
+    images = random_inputs((1, 3, 2, 2))
+    result = verify_artifact(broken, "executorch", images, _logits(), EXACT, "test")
+    assert not result.passed and result.failures[0].startswith("executorch could not load or run the artifact")

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from lowering.cache import ArtifactCache
 from lowering.export import LoweringSpec, Target, lower_model
 from lowering.models import create
 
@@ -29,11 +28,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def artifact_cache(tmp_path_factory):
-    return ArtifactCache(tmp_path_factory.mktemp("artifact-cache"))
 
 
 @pytest.fixture(scope="session")

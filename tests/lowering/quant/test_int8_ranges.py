@@ -5,31 +5,46 @@ import pytest
 
 from lowering.export import CalibrationSet, Target
 from lowering.int8_ranges import lowering_groups
+from lowering.sources import ModelInput, ModelSourceError
 
 PLAIN = (Target("onnx", "fp32"), Target("onnx", "dynamic-int8"))
 CALIBRATED = (Target("onnx", "int8"), Target("executorch", "int8"))
 
 
-def test_runtime_ranges_lower_every_target_from_the_model(model, images):
-    (group,) = lowering_groups(model, PLAIN + CALIBRATED, CalibrationSet(images, "random"), "runtime")
-    assert group.model is model and group.targets == PLAIN + CALIBRATED and group.calibrator is None
+@pytest.fixture
+def source(model):
+    return ModelInput.from_registry_model(model)
 
 
-def test_repq_ranges_fold_the_model_of_the_calibrated_targets_only(model, images):
+def test_runtime_ranges_lower_every_target_from_the_model(source, images):
+    (group,) = lowering_groups(source, PLAIN + CALIBRATED, CalibrationSet(images, "random"), "runtime")
+    assert group.model is source and group.targets == PLAIN + CALIBRATED and group.calibrator is None
+
+
+def test_repq_ranges_fold_the_model_of_the_calibrated_targets_only(source, images):
     calibration = CalibrationSet(images, "random")
-    plain, folded = lowering_groups(model, CALIBRATED[:1] + PLAIN + CALIBRATED[1:], calibration, "repq")
-    assert plain.model is model and plain.targets == PLAIN and plain.calibrator is None
-    assert folded.model is not model and folded.targets == CALIBRATED
+    plain, folded = lowering_groups(source, CALIBRATED[:1] + PLAIN + CALIBRATED[1:], calibration, "repq")
+    assert plain.model is source and plain.targets == PLAIN and plain.calibrator is None
+    assert folded.model.model is not source.model and folded.targets == CALIBRATED
+    assert (folded.model.source, folded.model.label) == (source.source, source.label)
     assert folded.calibrator.identity.startswith("repq-vit-ranges:")
     spec = folded.lowering_spec(seed=3)
     assert (spec.calibrator, spec.calibration, spec.seed) == (folded.calibrator, calibration, 3)
 
 
-def test_repq_without_calibrated_targets_calibrates_nothing(model):
-    (group,) = lowering_groups(model, PLAIN, None, "repq")
-    assert group.model is model and group.calibrator is None
+def test_repq_without_calibrated_targets_calibrates_nothing(source):
+    (group,) = lowering_groups(source, PLAIN, None, "repq")
+    assert group.model is source and group.calibrator is None
 
 
-def test_unknown_range_source_is_refused(model):
+def test_unknown_range_source_is_refused(source):
     with pytest.raises(ValueError, match="runtime, repq"):
-        lowering_groups(model, PLAIN, None, "magic")
+        lowering_groups(source, PLAIN, None, "magic")
+
+
+def test_repq_on_a_model_outside_the_registry_is_a_clear_error(source, images):
+    from dataclasses import replace
+
+    program = replace(source, spec=None, source_kind="exported-program")
+    with pytest.raises(ModelSourceError, match="registry's ViTs only"):
+        lowering_groups(program, CALIBRATED, CalibrationSet(images, "random"), "repq")
