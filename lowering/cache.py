@@ -30,7 +30,7 @@ from vitdeploy.manifest import manifest_path, read_manifest, write_manifest
 from vitdeploy.user_cache import user_cache_dir
 
 # Bump when a backend's lowering changes the artifacts it writes for the same inputs.
-LOWERING_VERSION = 3
+LOWERING_VERSION = 4
 _STAGING_PREFIX = ".staging-"
 
 

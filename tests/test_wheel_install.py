@@ -107,4 +107,4 @@ def test_models_lists_the_registry(installed):
     rows = {line.split()[0]: line.split()[1:] for line in models.stdout.splitlines()[1:]}
     assert set(rows) == set(list_models())
     deit_tiny = create("deit_tiny", img_size=32, num_classes=10)
-    assert rows["deit_tiny"][:2] == ["32", f"{count_params(deit_tiny):,}"]
+    assert rows["deit_tiny"][:3] == ["registry", "32", f"{count_params(deit_tiny):,}"]

@@ -19,15 +19,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _row(label: str, kind: str, shape, params: int, macs: int) -> str:
-    resolution = "x".join(str(d) for d in shape[2:])
-    return f"{label:<22} {kind:<16} {resolution:>10} {params:>12,} {macs / 1e9:>8.3f}"
+    height, width = shape[-2:]
+    resolution = str(height) if height == width else f"{height}x{width}"
+    from deploy.report.cells import format_count
+
+    return f"{label:<22} {kind:<16} {resolution:>10} {params:>12,} {format_count(macs):>8}"
 
 
 def run(args: argparse.Namespace) -> int:
     from lowering.models import count_macs, count_params, list_models
     from lowering.sources import open_model
 
-    print(f"{'model':<22} {'source':<16} {'resolution':>10} {'params':>12} {'GMACs':>8}")
+    print(f"{'model':<22} {'source':<16} {'resolution':>10} {'params':>12} {'MACs':>8}")
     named = args.models or list_models()
     for name in named:
         registry_defaults = {"num_classes": args.num_classes} if not args.models else None

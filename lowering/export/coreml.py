@@ -24,7 +24,7 @@ import numpy as np
 
 from lowering.export import pt2e
 from lowering.export.backend import Backend
-from lowering.export.graph_fixes import remove_no_ops
+from lowering.export.graph_fixes import fold_constants, remove_no_ops
 from lowering.export.job import BuildJob, Built
 from lowering.export.unsupported import LoweringError, explain_failure
 from lowering.verify import EXACT, HALF_PRECISION, INT8_WEIGHTS, STATIC_INT8
@@ -56,17 +56,17 @@ def build(job: BuildJob) -> Built:
     target = deployment_target(job.spec.coreml_deployment_target)
     program, quantization = job.exported, None
     if quant == "w8a8":
-        program = pt2e.quantize(job.exported, job.example, False, job.calibrator)
+        program = pt2e.quantize(job.exported, job.example, False, job.calibrator, job.int8_elementwise)
         quantization = pt2e.settings(
             False, job.calibration_description,
-            integer="linears, patch convolution, additions, multiplications, concatenation",
-            floating="layer norms, softmax, GELU, attention's matmuls (float16)",
+            integer=pt2e.integer_operators(False, job.int8_elementwise),
+            floating="everything else, in float16 (norms, softmax, activations, products of two activations)",
         )
     precision = ct.precision.FLOAT32 if quant == "fp32" else ct.precision.FLOAT16
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # coremltools' progress bars
             model = ct.convert(
-                remove_no_ops(program.run_decompositions({})),
+                remove_no_ops(fold_constants(program)),
                 inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(job.example.shape), dtype=np.float32)],
                 outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
                 convert_to="mlprogram",

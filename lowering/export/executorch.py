@@ -124,13 +124,12 @@ def build(job: BuildJob) -> Built:
     program, quantization = job.exported, None
     if quant in ("int8", "dynamic-int8"):
         dynamic = quant == "dynamic-int8"
-        program = pt2e.quantize(job.exported, job.example, dynamic, job.calibrator)
+        program = pt2e.quantize(job.exported, job.example, dynamic, job.calibrator, job.int8_elementwise)
         quantization = pt2e.settings(
             dynamic,
             None if dynamic else job.calibration_description,
-            integer="linears and the patch convolution" if dynamic
-            else "linears, patch convolution, additions, multiplications, concatenation",
-            floating="layer norms (averaging linears), softmax, GELU, attention's batched matmuls",
+            integer=pt2e.integer_operators(dynamic, job.int8_elementwise),
+            floating="everything else (norms, softmax, activations, products of two activations)",
         )
     try:
         with _partition_reasons() as reasons:

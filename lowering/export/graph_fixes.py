@@ -5,9 +5,8 @@
                                         refuses them at load time)
     make_softmax_layout_safe(program)   ExecuTorch/XNNPACK: no softmax over a 4-D tensor,
                                         which the delegate may hold channels-last
-    fold_constants(program)             every value computed from constants alone (masks
-                                        built with arange and where, position tables)
-                                        precomputed
+    fold_constants(program)             Core ML: every value computed from constants alone
+                                        (masks built with arange and where) precomputed
 
 Both return a new program and leave the given one as it was; the program computes the
 same function, bit for bit.
@@ -31,7 +30,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import ExportGraphSignature, OutputSpec, TensorArgument
 
 # Part of the artifact cache key: bump it when a rewrite here changes what it writes.
-GRAPH_FIXES_VERSION = 2
+GRAPH_FIXES_VERSION = 3
 aten = torch.ops.aten
 _ALIASES = (aten.alias.default, aten.alias_copy.default)
 _PADS = (aten.pad.default, aten.constant_pad_nd.default)
@@ -138,8 +137,9 @@ def fold_constants(program: ExportedProgram) -> ExportedProgram:
     all constants replaced by its value (ExecuTorch's constant propagation).
 
     Exported Hugging Face models build their all-true attention mask at run time from
-    `arange`, comparisons and `where`; no delegate takes that arithmetic and Core ML has no
-    converter for `where` with a scalar. Folded, the mask is a constant.
+    `arange`, comparisons and `where`, and Core ML has no converter for `where` with a
+    scalar; folded, the mask is a constant. (Not for ExecuTorch: XNNPACK failed to run
+    Swin's folded program, "Propagating input shapes failed".)
     """
     from executorch.exir.passes.constant_prop_pass import constant_prop_pass
 

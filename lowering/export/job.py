@@ -23,7 +23,8 @@ class BuildJob:
     directory. `scratch`: a folder shared by the targets of one lowering call, for
     intermediate files several of them reuse (each backend names its own). `calibrator`:
     the calibration hook (None when the mode needs none). `calibration_description`:
-    what calibrated it, for the manifest.
+    what calibrated it, for the manifest. `int8_elementwise`: static int8 also quantizes
+    additions, multiplications and concatenations (`pt2e.xnnpack_quantizer`).
     """
 
     target: Target
@@ -35,6 +36,7 @@ class BuildJob:
     num_classes: int
     calibrator: PreparedCalibrator | None = None
     calibration_description: str | None = None
+    int8_elementwise: bool = True
 
 
 @dataclass(frozen=True)

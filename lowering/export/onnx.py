@@ -27,7 +27,7 @@ from lowering.export.unsupported import explain_failure
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
-# Static int8 covers the linears and the patch convolution. The attention's activation x
+# Static int8 covers the linears and convolutions. The attention's activation x
 # activation MatMuls stay float: quantized, ONNX Runtime also runs their softmax in int8
 # (QLinearSoftmax), and DeiT-Tiny at 224 ran 1.17x faster than fp32 that way against
 # 1.46x with them left float, at the same accuracy (1 thread, x86).
@@ -165,7 +165,7 @@ def _quantize(job: BuildJob, source: Path, target: Path) -> dict:
         "weights": "int8 symmetric per output channel",
         "activations": "int8 symmetric per tensor, static ranges from calibration (MinMax)",
         "calibration": job.calibration_description,
-        "integer": "linears and the patch convolution (MatMul and Gemm with a constant weight, Conv)",
+        "integer": "linears and convolutions (MatMul and Gemm with a constant weight, Conv)",
         "float": "layer norms, the attention's activation x activation MatMuls, softmax, GELU, additions",
     }
 

@@ -26,7 +26,7 @@ from torch import nn
 from lowering.cache import ArtifactCache, cache_key, ensure_writable, publish, weights_sha256
 from lowering.export.backends import Target, toolchain_versions
 from lowering.export.forms import FORM_VERSIONS, export_form
-from lowering.export.graph_fixes import GRAPH_FIXES_VERSION, fold_constants
+from lowering.export.graph_fixes import GRAPH_FIXES_VERSION
 from lowering.export.job import BuildJob, Built
 from lowering.export.pt2e import ImageCalibrator
 from lowering.export.settings import LoweringSpec
@@ -71,6 +71,12 @@ class _Lowering:
         generator = torch.Generator().manual_seed(spec.seed)
         self.example = torch.randn(self.input_shape, generator=generator)
 
+    @property
+    def int8_elementwise(self) -> bool:
+        """Static int8 of additions and multiplications too: for the registry's ViTs only
+        (`pt2e.xnnpack_quantizer`)."""
+        return self.original_spec is not None
+
     def form(self, target: Target) -> str:
         """The export form `target` lowers: its backend's for the registry's ViTs (the forms
         rewrite their modules), the model as given otherwise."""
@@ -108,6 +114,7 @@ class _Lowering:
             "form": form,
             "form_version": FORM_VERSIONS[form],
             "graph_fixes_version": GRAPH_FIXES_VERSION,
+            "int8_elementwise": self.int8_elementwise,
             "toolchain": self.toolchain,
         })
 
@@ -134,8 +141,6 @@ class _Lowering:
                     program = torch.export.export(model, (self.example,))
                 except Exception as exc:  # torch.export raises many error types for untraceable code
                     raise LoweringError(f"torch.export failed on the {form} export form: {exc}") from exc
-            if self.original_spec is None:
-                program = fold_constants(program)
             self._exported[form] = (program, time.perf_counter() - start)
         return self._exported[form]
 
@@ -181,7 +186,7 @@ class _Lowering:
         scratch.mkdir(exist_ok=True)
         stem = folder / f"{_file_stem(self.input.label)}-{target.backend}-{target.quant}-{key[:10]}"
         job = BuildJob(target, program, self.example, self.spec, stem, scratch,
-                       self.output_shape[-1], calibrator, described)
+                       self.output_shape[-1], calibrator, described, int8_elementwise=self.int8_elementwise)
         start = time.perf_counter()
         built = backend.build(job)
         seconds = export_seconds + time.perf_counter() - start
