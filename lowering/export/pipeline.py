@@ -13,6 +13,7 @@ manifest and move both into the cache. With `out_dir`, artifacts are then copied
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ class _Lowering:
             self._reference = (images, eager_logits(self.original, images, self.input_shape[0]), described)
         return self._reference
 
-    @property
+    @functools.cached_property
     def output_shape(self) -> tuple[int, ...]:
         """The shape of the model's output for one example input."""
         with torch.no_grad():
