@@ -2,9 +2,11 @@
 
 - "runtime": each runtime's own observers, on the calibration images. Every target
   lowers the model as given.
-- "repq": RepQ-ViT W8A8 calibration (`lowering.quant.deployable.repq_int8`). The
-  calibrated targets (static int8, Core ML w8a8) lower the folded model with fixed
-  ranges. The other targets lower the model as given: the fold preserves the model's
+- "repq": RepQ-ViT's scale reparameterization. The calibrated targets (static int8,
+  Core ML w8a8) lower the folded model with fixed ranges: for the registry's ViTs from
+  their W8A8 simulation (`lowering.quant.deployable.repq_int8`), for any other model from
+  the fold on its exported graph wherever a LayerNorm feeds only linears
+  (`lowering.quant.graph_repq`). The other targets lower the model as given: the fold preserves the model's
   function only up to float rounding, and rescales the input columns of the linears
   after each LayerNorm, which changes what weight-only and dynamic int8 quantize.
 
@@ -28,13 +30,14 @@ class LoweringGroup:
     """Targets that lower one model in one `lower_model` call.
 
     `calibrator` fixes the calibrated targets' ranges (None: the runtimes' observers
-    calibrate on `calibration`).
+    calibrate on `calibration`); `note` says how, for the CLI.
     """
 
     model: ModelInput
     targets: tuple[Target, ...]
     calibration: CalibrationSet | None
     calibrator: PreparedCalibrator | None = None
+    note: str | None = None
 
     def lowering_spec(self, **options) -> LoweringSpec:
         """A `lowering.export.LoweringSpec` for this group; `options` are its other fields."""
@@ -54,17 +57,17 @@ def lowering_groups(
     calibrated = tuple(t for t in targets if t.calibrated)
     if int8_ranges == "runtime" or not calibrated:
         return [LoweringGroup(model, tuple(targets), calibration)]
-    if model.spec is None:
-        from lowering.sources import ModelSourceError
-
-        raise ModelSourceError(
-            f"RepQ-ViT int8 ranges fold into the registry's ViTs only, and {model.label} is a "
-            f"{model.source_kind} source: use --int8-ranges runtime"
-        )
-    from lowering.quant.deployable import repq_int8
-
-    deployable = repq_int8(model.model, calibration)
     plain = tuple(t for t in targets if not t.calibrated)
-    folded_model = replace(model, model=deployable.model, spec=deployable.model.spec)
-    folded = LoweringGroup(folded_model, calibrated, calibration, deployable.calibrator)
+    if model.spec is None:
+        from lowering.quant.graph_repq import fold_post_layer_norm
+
+        fold = fold_post_layer_norm(model, calibration)
+        folded = LoweringGroup(fold.model, calibrated, calibration, fold.calibrator, fold.summary())
+    else:
+        from lowering.quant.deployable import repq_int8
+
+        deployable = repq_int8(model.model, calibration)
+        folded_model = replace(model, model=deployable.model, spec=deployable.model.spec)
+        folded = LoweringGroup(folded_model, calibrated, calibration, deployable.calibrator,
+                               f"RepQ-ViT W8A8 calibration ({deployable.calibrator.identity})")
     return [LoweringGroup(model, plain, calibration), folded] if plain else [folded]

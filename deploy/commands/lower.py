@@ -199,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"calibration: {calibration.description}")
     artifacts = []
     for group in lowering_groups(model, targets, calibration, args.int8_ranges):
-        if group.calibrator is not None:
-            print(f"int8 ranges: RepQ-ViT W8A8 calibration ({group.calibrator.identity})")
+        if group.note is not None:
+            print(f"int8 ranges: {group.note}")
         lowering_spec = group.lowering_spec(
             verification_images=verification,
             coreml_deployment_target=(profile.coreml_deployment_target if profile else None) or DEFAULT_COREML_TARGET,

@@ -105,15 +105,15 @@ def linear_input_ranges(model: VisionTransformer) -> dict[str, InputRange]:
     return ranges
 
 
-def _consumer_path(observer_node: torch.fx.Node) -> str | None:
-    """The module path of the linear or convolution whose input `observer_node` observes."""
+def _consumer_paths(observer_node: torch.fx.Node) -> list[str]:
+    """The module paths of the linears and convolutions whose input `observer_node`
+    observes (several where one tensor feeds several, as the query, key and value
+    projections after one LayerNorm)."""
     from lowering.export.unsupported import module_path
 
     layers = (torch.ops.aten.linear.default, torch.ops.aten.conv2d.default)
-    for user in observer_node.users:
-        if user.op == "call_function" and user.target in layers and user.args[0] is observer_node:
-            return module_path(user)
-    return None
+    return [module_path(user) for user in observer_node.users
+            if user.op == "call_function" and user.target in layers and user.args[0] is observer_node]
 
 
 def fixed_range_observer(template: nn.Module, fixed: InputRange) -> nn.Module:
@@ -160,12 +160,12 @@ class RangeCalibrator:
         for node in prepared.graph.nodes:
             if node.op != "call_module" or not isinstance(getattr(prepared, node.target), ObserverBase):
                 continue
-            path = _consumer_path(node)
-            if path in self.ranges:
+            paths = [path for path in _consumer_paths(node) if path in self.ranges]
+            if paths:
                 template = getattr(prepared, node.target)
-                setattr(prepared, node.target, fixed_range_observer(template, self.ranges[path]))
-                if path not in fixed:  # a linear split into chunks has one observer per chunk
-                    fixed.append(path)
+                setattr(prepared, node.target, fixed_range_observer(template, self.ranges[paths[0]]))
+                # a linear split into chunks has one observer per chunk
+                fixed.extend(path for path in paths if path not in fixed)
         missing = sorted(set(self.ranges) - set(fixed))
         if missing:
             raise NotDeployableError(

@@ -17,6 +17,7 @@ no quantization at all the network's output is the same too.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -43,6 +44,38 @@ def layer_norm_consumers(model: nn.Module) -> list[tuple[str, list[str]]]:
     return pairs
 
 
+@dataclass(frozen=True)
+class ScaleFold:
+    """The fold of one per-channel quantization (`scale`, integer `zero_point`, one per
+    channel) into a LayerNorm affine and the linears after it (see the module docstring).
+    Computed in float64; `tensor_scale` and `tensor_zero_point` replace the per-channel
+    parameters."""
+
+    scale: torch.Tensor
+    r1: torch.Tensor
+    r2: torch.Tensor
+    tensor_scale: torch.Tensor
+    tensor_zero_point: torch.Tensor
+
+    @classmethod
+    def of(cls, scale: torch.Tensor, zero_point: torch.Tensor) -> ScaleFold:
+        s, z = scale.double().reshape(-1), zero_point.double().reshape(-1)
+        tensor_scale, tensor_zero_point = s.mean(), z.mean().round()
+        return cls(s, s / tensor_scale, z - tensor_zero_point, tensor_scale, tensor_zero_point)
+
+    def norm(self, gamma: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LayerNorm's new weight and bias (in their dtype)."""
+        new_gamma = gamma.double() / self.r1
+        new_beta = (beta.double() + self.scale * self.r2) / self.r1
+        return new_gamma.to(gamma.dtype), new_beta.to(beta.dtype)
+
+    def linear(self, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reading linear's new weight and bias (in their dtype)."""
+        w = weight.double()
+        new_bias = bias.double() - w @ (self.scale * self.r2)
+        return (w * self.r1).to(weight.dtype), new_bias.to(bias.dtype)
+
+
 @torch.no_grad()
 def fold_scales(
     norm: nn.LayerNorm, linears: list[nn.Linear], scale: torch.Tensor, zero_point: torch.Tensor
@@ -52,20 +85,15 @@ def fold_scales(
 
     Returns the per-tensor scale and integer zero point that replace them.
     """
-    s = scale.double()
-    z = zero_point.double()
-    tensor_scale = s.mean()
-    tensor_zero_point = z.mean().round()
-    r1 = s / tensor_scale
-    r2 = z - tensor_zero_point
-    gamma, beta = norm.weight.double(), norm.bias.double()
-    norm.weight.copy_(gamma / r1)
-    norm.bias.copy_((beta + s * r2) / r1)
+    fold = ScaleFold.of(scale, zero_point)
+    gamma, beta = fold.norm(norm.weight, norm.bias)
+    norm.weight.copy_(gamma)
+    norm.bias.copy_(beta)
     for linear in linears:
-        weight = linear.weight.double()
-        linear.bias.copy_(linear.bias.double() - weight @ (s * r2))
-        linear.weight.copy_(weight * r1)
-    return tensor_scale.to(scale.dtype), tensor_zero_point.to(zero_point.dtype)
+        weight, bias = fold.linear(linear.weight, linear.bias)
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
+    return fold.tensor_scale.to(scale.dtype), fold.tensor_zero_point.to(zero_point.dtype)
 
 
 @torch.no_grad()

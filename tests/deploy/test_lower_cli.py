@@ -124,3 +124,17 @@ def test_lower_takes_an_exported_program_and_names_bad_input(tmp_path, capsys):
         assert main(["lower", str(path), "--backend", "onnx", "--out", str(tmp_path / "bad"), *argv]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_repq_int8_ranges_fold_an_exported_program_and_say_where(tmp_path, capsys):
+    import torch
+
+    from tests.lowering.sources.factories import pre_norm_encoder
+
+    path = tmp_path / "encoder.pt2"
+    torch.export.save(torch.export.export(pre_norm_encoder().eval(), (torch.zeros(1, 3, 16, 16),)), str(path))
+    argv = ["lower", str(path), "--backend", "onnx", "--quant", "int8", "--int8-ranges", "repq", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "int8 ranges: RepQ-ViT fold: 5 LayerNorm(s) into 9 linear(s)" in capsys.readouterr().out
+    record = read_manifest(_artifacts(tmp_path / "out", ".onnx")[0]).quantization["calibrator"]
+    assert len(record["folded_into_weights"]) == 5 and record["method"].endswith("on the exported graph")

@@ -2,10 +2,11 @@
 goes to the calibrated targets only."""
 
 import pytest
+import torch
 
 from lowering.export import CalibrationSet, Target
 from lowering.int8_ranges import lowering_groups
-from lowering.sources import ModelInput, ModelSourceError
+from lowering.sources import ModelInput
 
 PLAIN = (Target("onnx", "fp32"), Target("onnx", "dynamic-int8"))
 CALIBRATED = (Target("onnx", "int8"), Target("executorch", "int8"))
@@ -42,9 +43,11 @@ def test_unknown_range_source_is_refused(source):
         lowering_groups(source, PLAIN, None, "magic")
 
 
-def test_repq_on_a_model_outside_the_registry_is_a_clear_error(source, images):
+def test_repq_on_a_model_outside_the_registry_folds_its_exported_graph(source, images):
     from dataclasses import replace
 
-    program = replace(source, spec=None, source_kind="exported-program")
-    with pytest.raises(ModelSourceError, match="registry's ViTs only"):
-        lowering_groups(program, CALIBRATED, CalibrationSet(images, "random"), "repq")
+    program = replace(source, spec=None, source_kind="exported-program",
+                      program=torch.export.export(source.model, (source.example,)))
+    plain, folded = lowering_groups(program, PLAIN + CALIBRATED, CalibrationSet(images, "random"), "repq")
+    assert plain.model is program and folded.model.program is not program.program
+    assert folded.note.startswith("RepQ-ViT fold: ") and folded.calibrator.ranges
