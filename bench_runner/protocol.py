@@ -3,9 +3,10 @@
 For each repetition and each thread count the protocol runs every variant under the
 same settings, interleaved in rounds (A B C A B C ...) so that drift and heat hit all
 variants alike, waits `cooldown_seconds` between configurations, and turns the raw
-timings into BenchRecords. With a store, every configuration's records are appended as
-soon as they are measured, so an interrupted sweep loses nothing and a resumed one
-measures nothing twice.
+timings into BenchRecords, each with the host's wall-clock times around the harness
+calls that measured it (see BenchRecord). With a store, every configuration's records
+are appended as soon as they are measured, so an interrupted sweep loses nothing and a
+resumed one measures nothing twice.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from bench_runner.store import ResultsStore
 from vitdeploy.errors import VitdeployError
 
 _HEX_MASK = re.compile(r"^(0x)?[0-9a-fA-F]+$")
+
+# (start, end) of one harness call: the host's wall clock, ISO 8601 UTC.
+Span = tuple[str, str]
 
 
 class SettingsError(VitdeployError):
@@ -210,8 +214,9 @@ def run_protocol(
         if len(timings) != len(pending):
             raise HarnessError(f"the {harness.name} harness returned {len(timings)} timings for {len(pending)} artifacts")
         batch = [
-            _record(artifacts[i], timing, keys[i], sweep.run_id, device_info, harness.name, settings, threads, repetition)
-            for i, timing in zip(pending, timings)
+            _record(artifacts[i], timing, spans, keys[i], sweep.run_id, device_info, harness.name, settings, threads,
+                    repetition)
+            for i, (timing, spans) in zip(pending, timings)
         ]
         if store is not None:
             store.append(batch)
@@ -297,36 +302,52 @@ class _Sweep:
             f"Reconnect it (check with `vitdeploy devices`); {kept}."
         )
 
-    def measure(self, variants: Sequence[Variant], run_settings: RunSettings) -> list[RawTiming]:
+    def measure(
+        self, variants: Sequence[Variant], run_settings: RunSettings
+    ) -> list[tuple[RawTiming, tuple[Span, ...]]]:
+        """Each variant's timing with the spans of the harness calls it came from, in order."""
         if self.harness.interleaves:
             names = ", ".join(v.path.name for v in variants)
-            return self._measure_with_retry(variants, run_settings, None, names)
+            timings, span = self._measure_with_retry(variants, run_settings, None, names)
+            return [(timing, (span,)) for timing in timings]
         per_round = replace(run_settings, rounds=1)
         rounds: dict[str, list[RawTiming]] = {v.id: [] for v in variants}
+        spans: dict[str, list[Span]] = {v.id: [] for v in variants}
         for round_number in range(run_settings.rounds):
             for variant in variants:
                 if rounds[variant.id] and not rounds[variant.id][-1].ok:
                     continue
-                (timing,) = self._measure_with_retry([variant], per_round, round_number, variant.path.name)
+                (timing,), span = self._measure_with_retry([variant], per_round, round_number, variant.path.name)
                 rounds[variant.id].append(timing)
-        return [merge_rounds(rounds[v.id]) for v in variants]
+                spans[variant.id].append(span)
+        return [(merge_rounds(rounds[v.id]), tuple(spans[v.id])) for v in variants]
 
     def _measure_with_retry(
         self, variants: Sequence[Variant], run_settings: RunSettings, round_number: int | None, label: str
-    ) -> list[RawTiming]:
+    ) -> tuple[list[RawTiming], Span]:
+        """The harness's timings and the span of the attempt they came from (the second after a failure)."""
         self.notify(round_number, label, "measuring")
+        started = _host_time()
         try:
-            return self.harness.measure(self.device, variants, run_settings)
+            timings = self.harness.measure(self.device, variants, run_settings)
+            return timings, (started, _host_time())
         except (HarnessError, DeviceError) as exc:
             self.notify(round_number, label, f"retrying once after: {exc}")
+        started = _host_time()
         try:
-            return self.harness.measure(self.device, variants, run_settings)
+            timings = self.harness.measure(self.device, variants, run_settings)
+            return timings, (started, _host_time())
         except (HarnessError, DeviceError) as exc:
-            failure = exc
+            failure, span = exc, (started, _host_time())
         self.call(self.device.info, f"measuring {label}")
         reason = f"failed twice: {failure}"
         self.notify(round_number, label, reason)
-        return [RawTiming(variant_id=v.id, harness=self.harness.name, error=reason) for v in variants]
+        return [RawTiming(variant_id=v.id, harness=self.harness.name, error=reason) for v in variants], span
+
+
+def _host_time() -> str:
+    """The host's wall clock now, ISO 8601 UTC with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 AGGREGATE_NOTE = "statistics from the tool's aggregate, not from raw samples: no percentiles, no confidence interval"
@@ -364,6 +385,7 @@ def _judge(timing: RawTiming, stats: LatencyStats | None, settings: MeasurementS
 def _record(
     artifact: ArtifactInfo,
     timing: RawTiming,
+    spans: tuple[Span, ...],
     key: str,
     run_id: str,
     device_info: dict,
@@ -422,4 +444,7 @@ def _record(
         samples_ms=timing.samples_ms if sampled else (),
         round_index=timing.round_index if sampled else (),
         aggregate=timing.aggregate if aggregated else None,
+        started_at=spans[0][0] if spans else None,
+        ended_at=spans[-1][1] if spans else None,
+        round_times=spans,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,18 @@ class BenchRecord:
     per-run times, an `aggregate` and no `stats`: such a record has no percentiles and
     no interval, must never be ranked with or shown as p50s, and its `stable` is None
     (not assessable) unless a check found a problem (then False).
+
+    `timestamp` is when the record was written, not when it was measured. When it was
+    measured is in `round_times`, `started_at` and `ended_at`: the host's wall clock
+    (ISO 8601 UTC, milliseconds) read just before and just after each harness call that
+    measured this record. Such a span covers the whole call (starting the tool, warm-up);
+    of a retried call only the attempt whose result the record holds. `round_times` has
+    one (start, end) per call, in order: for a one-at-a-time harness one per round run
+    (a failed round is the last one run); for a harness that runs all rounds in one call
+    a single span, that of the call, which all the variants measured with it share: no
+    single round's time is known there. `started_at` is the first span's start,
+    `ended_at` the last one's end; variants measured interleaved have overlapping spans.
+    Records written before these fields existed have None, None and ().
     """
 
     key: str
@@ -176,6 +188,9 @@ class BenchRecord:
     samples_ms: tuple[float, ...]
     round_index: tuple[int, ...]
     aggregate: ToolAggregate | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    round_times: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -191,6 +206,8 @@ class BenchRecord:
                 row.update(stats)
             elif f.name == "aggregate":
                 row[f.name] = json.dumps(value.to_dict(), sort_keys=True) if value is not None else None
+            elif f.name == "round_times":
+                row[f.name] = [list(span) for span in value]
             elif f.name in JSON_COLUMNS:
                 encoded = [r.to_dict() for r in value] if f.name == "environment" else value
                 row[f.name] = json.dumps(encoded, sort_keys=True)
@@ -202,7 +219,8 @@ class BenchRecord:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> BenchRecord:
-        """Inverse of to_row; a row without an aggregate (None, "", "null" or "{}") has none."""
+        """Inverse of to_row; a row without an aggregate (None, "", "null" or "{}") has none, and
+        one without a column added later (measurement times) has that field's default."""
         values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "stats":
@@ -213,12 +231,14 @@ class BenchRecord:
             elif f.name == "aggregate":
                 stored = json.loads(row.get(f.name) or "null")
                 values[f.name] = ToolAggregate.from_dict(stored) if stored else None
+            elif f.name == "round_times":
+                values[f.name] = tuple(tuple(span) for span in row.get(f.name) or ())
             elif f.name in JSON_COLUMNS:
                 values[f.name] = json.loads(row[f.name])
             elif f.name in TUPLE_COLUMNS:
                 values[f.name] = tuple(row[f.name] or ())
             else:
-                values[f.name] = row[f.name]
+                values[f.name] = row[f.name] if f.default is MISSING else row.get(f.name, f.default)
         return cls(**values)
 
 

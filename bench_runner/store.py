@@ -4,10 +4,11 @@ Each append writes a new part file under a hidden temporary name, flushes it to 
 renames it into place, so a reader sees a part completely or not at all and an
 interrupted run never damages earlier results. Every part is written with SCHEMA, so
 the directory reads as one table (`pandas.read_parquet(store.root, schema=SCHEMA)`;
-hidden temporary files are skipped). Parts written before the `aggregate` column
-existed lack it: `load` and a read with `schema=SCHEMA` give it as empty there, while
-a read without the schema may take an old part's columns for all. `completed_keys`
-lets a resumed sweep skip what is already measured.
+hidden temporary files are skipped). Parts written before the `aggregate` column or
+the measurement times (`started_at`, `ended_at`, `round_times`) existed lack them:
+`load` and a read with `schema=SCHEMA` give them as empty there, while a read without
+the schema may take an old part's columns for all. `completed_keys` lets a resumed
+sweep skip what is already measured.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ SCHEMA = pa.schema(
         ("output_checksum", _FLOAT), ("environment", _TEXT),
         ("samples_ms", pa.list_(_FLOAT)), ("round_index", pa.list_(_INT)),
         ("aggregate", _TEXT),
+        ("started_at", _TEXT), ("ended_at", _TEXT), ("round_times", pa.list_(pa.list_(_TEXT))),
     ]
 )
 

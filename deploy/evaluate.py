@@ -61,6 +61,8 @@ class AccuracyResult:
     unit: str
     kind: str
     created_at: str
+    image_ids: tuple[str, ...] = ()
+    top1_hits: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +78,8 @@ def _record(accuracy: Accuracy, dataset: ImageDataset, **identity) -> AccuracyRe
         top5=accuracy.top5,
         unit=UNIT,
         created_at=now_utc(),
+        image_ids=accuracy.image_ids,
+        top1_hits="".join("1" if hit else "0" for hit in accuracy.top1_hits),
     )
 
 

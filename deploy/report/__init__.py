@@ -7,18 +7,21 @@
 Latency comes from the results stores in the results folder, accuracy from the JSON
 Lines files `vitdeploy eval` writes there; they are joined by artifact sha256. There is
 one table per device and thread count, in the style of ElasticViT's tables (model,
-resolution, params, MACs, quantization, backend, top-1, p50 with its 95% interval, p90,
-speed-up against a baseline, Pareto front). Records whose tool reported only an
+resolution, params, MACs, quantization, backend, top-1 with its 95% interval, p50 with
+its 95% interval, p90, speed-up against a baseline, Pareto front), and one table across
+devices (a row per model, its best artifact per device). Records whose tool reported only an
 aggregate (a mean over N runs, no raw samples) never enter those tables: each device
 with such records gets one table of them apart, never ranked.
 
 The modules, in the order the data flows: `inputs` (records, accuracy, manifest facts),
 `rows` (`ReportRow`: repetitions pooled; `labels` names them), `accuracy` (joined to
-rows), `tables` (device tables: speed-ups, front; `provenance`) and `aggregates`
-(tool-aggregate tables), `build` (the Report); then the edges: `cells` (display text),
-`markdown`, `html`, `frame` (the only DataFrames: report.csv, raw_samples.csv, plots),
-`plots` and `files`. `statistics` holds the speed-up and the front rule, which
-`bench/` uses too.
+rows, compared image by image), `tables` (device tables: speed-ups, front, budget;
+`provenance`, `failures`) and `aggregates` (tool-aggregate tables), `across_devices`
+(one row per model, a column per device), `answers` (the fastest artifacts at an
+accuracy), `build` (the Report); then the edges: `cells` (display text), `markdown`,
+`html`, `frame` (the only DataFrames: the CSVs and plots), `plots` and `files`.
+`statistics` holds the speed-up, the accuracy intervals and the front and budget rules,
+which `bench/` uses too.
 """
 
 from deploy.report.build import Report, build_report

@@ -3,6 +3,7 @@
 Deployed accuracy (the artifact run in its own runtime) becomes a row's `deployed`, the
 only accuracy that decides the Pareto front; a simulated (fake-quant) or eager PyTorch
 model's accuracy becomes its `simulated` / `eager`, shown in a column of its own.
+`AccuracyComparison` compares deployed records image by image for the front.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Callable, Sequence
 
 from deploy.report.inputs import ACCURACY_KINDS, AccuracyRecord, ReportError
 from deploy.report.rows import ReportRow
+from deploy.report.statistics import AccuracyDifference, paired_difference
 
 # The accuracy of a PyTorch model rather than of the artifact: its column header, and where a row holds it.
 REFERENCE_ACCURACY: tuple[tuple[str, Callable[[ReportRow], AccuracyRecord | None]], ...] = (
@@ -76,3 +78,33 @@ def _latest_per_artifact(accuracy: Sequence[AccuracyRecord]) -> tuple[dict[str, 
                 repeated.add(record.artifact_sha256)
             latest[record.artifact_sha256] = record
     return latest, repeated
+
+
+class AccuracyComparison:
+    """Pairwise accuracy of records on one data set: `clearly_less_accurate(j, i)` is the
+    front rule's "less accurate beyond the paired interval" for `records[j]` against
+    `records[i]`. Records that do not score the same images image by image are compared
+    by their top-1 alone; `unpaired` lists those pairs (as index pairs)."""
+
+    def __init__(self, records: Sequence[AccuracyRecord]):
+        self.records = list(records)
+        self.unpaired: set[tuple[int, int]] = set()
+        self._differences: dict[tuple[int, int], AccuracyDifference | None] = {}
+
+    def difference(self, a: int, b: int) -> AccuracyDifference | None:
+        """top-1(records[a]) - top-1(records[b]) paired image by image, or None if they cannot be paired."""
+        if (a, b) not in self._differences:
+            first, second = self.records[a], self.records[b]
+            paired = None
+            if first.top1_hits and second.top1_hits and set(first.image_ids) == set(second.image_ids):
+                by_id = dict(zip(second.image_ids, second.top1_hits))
+                paired = paired_difference(first.top1_hits, [by_id[image] for image in first.image_ids])
+            self._differences[(a, b)] = paired
+        return self._differences[(a, b)]
+
+    def clearly_less_accurate(self, j: int, i: int) -> bool:
+        difference = self.difference(j, i)
+        if difference is None:
+            self.unpaired.add((min(i, j), max(i, j)))
+            return self.records[j].top1_pct < self.records[i].top1_pct
+        return difference.ci_high < 0

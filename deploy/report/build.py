@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Iterable
 
 from deploy.report.accuracy import attach_accuracy, choose_dataset
+from deploy.report.across_devices import CrossDeviceTable, cross_device_table
 from deploy.report.aggregates import AggregateTable, aggregate_tables
+from deploy.report.answers import FastestAtAccuracy, fastest_at_accuracy
 from deploy.report.inputs import ReportError, accuracy_files, load_accuracy, load_latency
 from deploy.report.rows import aggregate_rows, sampled_rows
 from deploy.report.tables import DeviceTable, device_tables
@@ -19,7 +21,8 @@ class Report:
 
     `dataset` is the data set whose deployed top-1 the tables show (None without
     accuracy records). `aggregate_tables` hold, per device, the records whose tool
-    reported only an aggregate; they are never part of `tables`.
+    reported only an aggregate; they are never part of `tables`. `across_devices` puts
+    the models of all tables side by side; `fastest` answers `min_top1_pct` per table.
     """
 
     results_dir: Path
@@ -27,6 +30,9 @@ class Report:
     tables: tuple[DeviceTable, ...]
     notes: tuple[str, ...]
     aggregate_tables: tuple[AggregateTable, ...] = ()
+    across_devices: CrossDeviceTable | None = None
+    min_top1_pct: float | None = None
+    fastest: tuple[FastestAtAccuracy, ...] = ()
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -36,13 +42,16 @@ class Report:
 
 
 def build_report(
-    results_dir: Path, baseline: str | None = None, accuracy: Iterable[Path] = (), dataset: str | None = None
+    results_dir: Path, baseline: str | None = None, accuracy: Iterable[Path] = (), dataset: str | None = None,
+    budget_ms: float | None = None, min_top1_pct: float | None = None,
 ) -> Report:
     """Read the results folder (and the extra `accuracy` files) and build every table.
 
     `baseline` is a model name or a row label "model/backend/quant" (default: the fp32
     row of the first model alphabetically); `dataset` picks the accuracy data set when
-    the records cover several. Raises ReportError when there is nothing to report.
+    the records cover several; `budget_ms` marks rows within a latency budget;
+    `min_top1_pct` asks for the fastest artifacts reaching that top-1 on each device.
+    Raises ReportError when there is nothing to report.
     """
     results_dir = Path(results_dir)
     records = load_latency(results_dir)
@@ -56,6 +65,8 @@ def build_report(
         accuracy_records = load_accuracy(accuracy_files(results_dir, accuracy))
         chosen = choose_dataset(accuracy_records, {row.artifact_sha256 for row in rows}, dataset)
         rows, notes = attach_accuracy(rows, accuracy_records, chosen)
-        tables = device_tables(rows, failed, baseline, chosen)
+        tables = device_tables(rows, failed, baseline, chosen, budget_ms)
     return Report(results_dir=results_dir, dataset=chosen, tables=tuple(tables), notes=tuple(notes),
-                  aggregate_tables=tuple(aggregate_tables(aggregate_rows(records))))
+                  aggregate_tables=tuple(aggregate_tables(aggregate_rows(records))),
+                  across_devices=cross_device_table(tables) if tables else None, min_top1_pct=min_top1_pct,
+                  fastest=tuple(fastest_at_accuracy(tables, min_top1_pct)) if min_top1_pct is not None else ())

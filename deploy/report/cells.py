@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from deploy.report.accuracy import REFERENCE_ACCURACY
+from deploy.report.across_devices import CrossDeviceTable
 from deploy.report.aggregates import AggregateTable
 from deploy.report.inputs import AccuracyRecord
 from deploy.report.rows import ReportRow
@@ -36,9 +37,10 @@ def table_cells(table: DeviceTable) -> tuple[list[str], list[list[str]]]:
     harnesses = len({row.harness for row in rows}) > 1
     references = [(header, of) for header, of in REFERENCE_ACCURACY if any(of(row) is not None for row in rows)]
     headers = ["model", "res.", "params", "MACs", "quant", "backend"] + (["harness"] if harnesses else [])
-    headers += (["top-1 %"] if table.has_accuracy else []) + [header for header, _ in references]
+    headers += (["top-1 % [95% CI]"] if table.has_accuracy else []) + [header for header, _ in references]
     headers += ["p50 ms [95% CI]", "p90 ms", "speed-up [95% CI]"]
-    headers += (["Pareto"] if table.has_accuracy else []) + ["n"]
+    headers += (["Pareto"] if table.has_accuracy else [])
+    headers += ([f"budget {format_ms(table.budget_ms)} ms"] if table.budget_ms is not None else []) + ["n"]
     cells = []
     for row in rows:
         line = [row.model_label, row.resolution, format_count(row.params), format_count(row.macs),
@@ -50,8 +52,35 @@ def table_cells(table: DeviceTable) -> tuple[list[str], list[list[str]]]:
         line += [f"{format_ms(row.stats.p50_ms)} {interval}{mark}", format_ms(row.stats.p90_ms), _speedup_text(row)]
         if table.has_accuracy:
             line.append(_pareto_text(row.pareto, row.pareto_others))
+        if table.budget_ms is not None:
+            line.append(row.budget)
         line.append(f"{int(row.stats.n)}" + (f" ({row.repetitions} reps)" if row.repetitions > 1 else ""))
         cells.append([str(cell) for cell in line])
+    return headers, cells
+
+
+def across_cells(table: CrossDeviceTable) -> tuple[list[str], list[list[str]]]:
+    """The cross-device table: per device, the best artifact's p50, backend/quant and front membership."""
+    headers = ["model", "res.", "params", "MACs", "top-1 % [95% CI]"] + [column.header for column in table.columns]
+    cells = []
+    for model in table.rows:
+        line = [model.model_label, model.resolution, format_count(model.params), format_count(model.macs),
+                _top1(model.accuracy)]
+        line += ["" if best is None else f"{format_ms(best.stats.p50_ms)} {best.backend}/{best.quant}, front {best.pareto}"
+                 for best in model.best]
+        cells.append(line)
+    return headers, cells
+
+
+def across_all_cells(table: CrossDeviceTable) -> tuple[list[str], list[list[str]]]:
+    """The wide form: one p50 column per (device, backend, quantization)."""
+    headers = ["model", "res.", "top-1 % [95% CI]"]
+    headers += [f"{table.columns[index].header}: {backend}/{quant}" for index, backend, quant in table.combinations]
+    cells = []
+    for model in table.rows:
+        line = [model.model_label, model.resolution, _top1(model.accuracy)]
+        line += [format_ms(model.every[key].stats.p50_ms) if key in model.every else "" for key in table.combinations]
+        cells.append(line)
     return headers, cells
 
 
@@ -72,7 +101,11 @@ def aggregate_cells(table: AggregateTable) -> tuple[list[str], list[list[str]]]:
 
 
 def _top1(accuracy: AccuracyRecord | None) -> str:
-    return "" if accuracy is None else f"{accuracy.top1_pct:.1f}"
+    """"96.9 [95.0, 98.1]": the top-1 with its 95% interval."""
+    if accuracy is None:
+        return ""
+    low, high = accuracy.top1_ci95_pct
+    return f"{accuracy.top1_pct:.1f} [{low:.1f}, {high:.1f}]"
 
 
 def _pareto_text(state: str, others: tuple[str, ...]) -> str:

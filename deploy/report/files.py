@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.report.build import Report
-from deploy.report.frame import report_frame, samples_frame
+from deploy.report.frame import across_all_frame, across_frame, report_frame, samples_frame
 from deploy.report.html import html_page
-from deploy.report.markdown import markdown_aggregate_table, markdown_table
+from deploy.report.markdown import markdown_across_devices, markdown_aggregate_table, markdown_fastest, markdown_table
 from deploy.report.plots import plot_table
 from deploy.report.tables import EMULATED_CAVEAT
 
@@ -18,21 +18,27 @@ TITLE = "vitdeploy accuracy-latency report"
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """What `write_report` wrote; `plots` holds a PNG and an SVG per table with accuracy."""
+    """What `write_report` wrote; `plots` holds a PNG and an SVG per table with accuracy;
+    `across_csv` and `across_all_csv` the cross-device table's two forms."""
 
     markdown: Path
     csv: Path
     samples_csv: Path
     html: Path
     plots: tuple[Path, ...]
+    across_csv: Path | None = None
+    across_all_csv: Path | None = None
 
 
 def write_report(report: Report, out_dir: Path) -> ReportFiles:
-    """Write report.md, report.csv, raw_samples.csv, report.html and plots/<device>-<threads>t.{png,svg}.
+    """Write report.md, report.csv, raw_samples.csv, across_devices.csv, across_devices_all.csv,
+    report.html and plots/<device>-<threads>t.{png,svg}.
 
-    report.csv has one line per row of every table, the tool-aggregate rows last (with
-    `aggregate_*` columns and no p50, speed-up or front); raw_samples.csv one line per
-    raw sample behind the device tables.
+    report.md and report.html open with the fastest artifacts at the asked top-1 (if
+    asked) and the cross-device table, then one section per device table. report.csv
+    has one line per row of every table, the tool-aggregate rows last (with `aggregate_*`
+    columns and no p50, speed-up or front); raw_samples.csv one line per raw sample
+    behind the device tables.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -42,7 +48,9 @@ def write_report(report: Report, out_dir: Path) -> ReportFiles:
             plots[table.slug] = plot_table(table, out_dir / "plots")
 
     preamble = _preamble(report)
-    sections = []
+    sections = [markdown_fastest(report)] if report.fastest else []
+    if report.across_devices is not None:
+        sections.append(markdown_across_devices(report.across_devices))
     for table in report.tables:
         section = markdown_table(table)
         if table.slug in plots:
@@ -57,11 +65,17 @@ def write_report(report: Report, out_dir: Path) -> ReportFiles:
     report_frame(sampled + [row for table in report.aggregate_tables for row in table.rows]).to_csv(csv, index=False)
     samples_csv = out_dir / "raw_samples.csv"
     samples_frame(sampled).to_csv(samples_csv, index=False)
+    across_csv = across_all_csv = None
+    if report.across_devices is not None:
+        across_csv, across_all_csv = out_dir / "across_devices.csv", out_dir / "across_devices_all.csv"
+        across_frame(report.across_devices).to_csv(across_csv, index=False)
+        across_all_frame(report.across_devices).to_csv(across_all_csv, index=False)
     html = out_dir / "report.html"
-    html.write_text(html_page(TITLE, preamble, report.tables, {slug: svg for slug, (_, svg) in plots.items()},
-                              report.aggregate_tables), encoding="utf-8")
+    html.write_text(html_page(TITLE, preamble, report, {slug: svg for slug, (_, svg) in plots.items()}),
+                    encoding="utf-8")
     return ReportFiles(markdown=markdown, csv=csv, samples_csv=samples_csv, html=html,
-                       plots=tuple(path for pair in plots.values() for path in pair))
+                       plots=tuple(path for pair in plots.values() for path in pair),
+                       across_csv=across_csv, across_all_csv=across_all_csv)
 
 
 def _preamble(report: Report) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from deploy.report.across_devices import CrossDeviceTable
 from deploy.report.rows import ReportRow
 
 LATENCY_FROM_SAMPLES = "raw samples"
@@ -19,10 +20,10 @@ LATENCY_FROM_AGGREGATE = "tool aggregate"
 COLUMNS = (
     "device_name", "device_kind", "emulated", "device_fingerprint", "threads", "label", "model_label", "model",
     "backend", "quant", "runtime", "harness", "artifact_sha256", "artifact_path", "resolution", "params", "macs",
-    "reparameterized", "verified", "top1_pct", "top5_pct", "num_images", "accuracy_source", "top1_simulated_pct",
+    "reparameterized", "verified", "top1_pct", "top1_ci95_low_pct", "top1_ci95_high_pct", "top5_pct", "num_images", "accuracy_source", "top1_simulated_pct",
     "top1_eager_pct", "n", "repetitions", "repetition_p50_ms", "p50_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms",
     "p99_ms", "min_ms", "mean_ms", "trimmed_mean_ms", "std_ms", "cv", "stable", "stability_note", "speedup",
-    "speedup_ci_low", "speedup_ci_high", "baseline", "pareto", "pareto_others", "record_keys",
+    "speedup_ci_low", "speedup_ci_high", "baseline", "pareto", "pareto_others", "budget", "record_keys",
     "latency_from", "aggregate_runs", "aggregate_mean_ms", "aggregate_trimmed_mean_ms", "aggregate_trimmed_mean_pooled",
     "aggregate_source",
 )
@@ -41,6 +42,36 @@ def report_frame(rows: Iterable[ReportRow]) -> pd.DataFrame:
     """
     frame = pd.DataFrame([_values(row) for row in rows], columns=list(COLUMNS))
     return frame.astype({column: "Int64" for column in _COUNT_COLUMNS})
+
+
+ACROSS_COLUMNS = (
+    "model_label", "resolution", "params", "macs", "top1_pct", "top1_ci95_low_pct", "top1_ci95_high_pct",
+    "device_name", "threads", "emulated", "label", "backend", "quant", "p50_ms", "ci95_low_ms", "ci95_high_ms", "pareto",
+)
+
+
+def across_frame(table: CrossDeviceTable) -> pd.DataFrame:
+    """The cross-device table, one line per model and device column: its best artifact there."""
+    lines = []
+    for model in table.rows:
+        accuracy = model.accuracy
+        low, high = accuracy.top1_ci95_pct if accuracy else (None, None)
+        for column, best in zip(table.columns, model.best):
+            lines.append((model.model_label, model.resolution, model.params, model.macs,
+                          accuracy.top1_pct if accuracy else None, low, high, column.device_name, column.threads,
+                          column.emulated, *((best.label, best.backend, best.quant, best.stats.p50_ms,
+                                             best.stats.ci95_low_ms, best.stats.ci95_high_ms, best.pareto)
+                                            if best is not None else (None,) * 7)))
+    return pd.DataFrame(lines, columns=list(ACROSS_COLUMNS)).astype({"params": "Int64", "macs": "Int64"})
+
+
+def across_all_frame(table: CrossDeviceTable) -> pd.DataFrame:
+    """The wide form: one line per model, one p50 ms column per (device, backend, quantization)."""
+    names = [f"{table.columns[i].device_name}|{table.columns[i].threads}t|{backend}|{quant}|p50_ms"
+             for i, backend, quant in table.combinations]
+    lines = [[model.model_label, model.resolution] + [model.every[key].stats.p50_ms if key in model.every else None
+                                                      for key in table.combinations] for model in table.rows]
+    return pd.DataFrame(lines, columns=["model_label", "resolution", *names])
 
 
 def samples_frame(rows: Iterable[ReportRow]) -> pd.DataFrame:
@@ -64,6 +95,8 @@ def _values(row: ReportRow) -> dict[str, object]:
         "artifact_path": row.artifact_path, "resolution": row.resolution, "params": row.params, "macs": row.macs,
         "reparameterized": row.reparameterized, "verified": row.verified,
         "top1_pct": deployed.top1_pct if deployed else None,
+        "top1_ci95_low_pct": deployed.top1_ci95_pct[0] if deployed else None,
+        "top1_ci95_high_pct": deployed.top1_ci95_pct[1] if deployed else None,
         "top5_pct": deployed.top5_pct if deployed else None,
         "num_images": deployed.num_images if deployed else None,
         "accuracy_source": deployed.source if deployed else None,
@@ -73,7 +106,7 @@ def _values(row: ReportRow) -> dict[str, object]:
         **(asdict(row.stats) if row.stats is not None else {}),
         "stable": row.stable, "stability_note": row.stability_note, "speedup": row.speedup,
         "speedup_ci_low": row.speedup_ci_low, "speedup_ci_high": row.speedup_ci_high, "baseline": row.baseline,
-        "pareto": row.pareto, "pareto_others": json.dumps(list(row.pareto_others)),
+        "pareto": row.pareto, "pareto_others": json.dumps(list(row.pareto_others)), "budget": row.budget,
         "record_keys": json.dumps(list(row.record_keys)),
         "latency_from": LATENCY_FROM_SAMPLES if aggregate is None else LATENCY_FROM_AGGREGATE,
         "aggregate_runs": aggregate.runs if aggregate else None,

@@ -7,8 +7,10 @@ from html import escape
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from deploy.report.across_devices import ACROSS_ALL_TITLE, ACROSS_RULE, ACROSS_TITLE, CrossDeviceTable
 from deploy.report.aggregates import AggregateTable
-from deploy.report.cells import aggregate_cells, table_cells
+from deploy.report.build import Report
+from deploy.report.cells import across_all_cells, across_cells, aggregate_cells, table_cells
 from deploy.report.tables import EMULATED_CAVEAT, DeviceTable
 
 _CSS = """
@@ -30,16 +32,11 @@ _EMULATED_BANNER = (
 )
 
 
-def html_page(
-    title: str,
-    preamble: Sequence[str],
-    tables: Sequence[DeviceTable],
-    plots: Mapping[str, Path],
-    aggregate_tables: Sequence[AggregateTable] = (),
-) -> str:
+def html_page(title: str, preamble: Sequence[str], report: Report, plots: Mapping[str, Path]) -> str:
     """The whole report as one HTML document; `plots` maps a table's slug to its SVG file.
 
-    The tool-aggregate tables follow the device tables, each in its own section.
+    The fastest artifacts at the asked top-1 and the cross-device table come first, the
+    tool-aggregate tables after the device tables, each in its own section.
     """
     parts = [
         "<!DOCTYPE html>",
@@ -48,9 +45,14 @@ def html_page(
         f"<h1>{escape(title)}</h1>",
     ]
     parts += [f"<p>{escape(line)}</p>" for line in preamble]
-    for table in tables:
+    if report.fastest:
+        parts.append(f'<section id="fastest"><h2>Fastest at top-1 ≥ {report.min_top1_pct:g} %</h2>'
+                     + _notes([answer.text for answer in report.fastest]) + "</section>")
+    if report.across_devices is not None:
+        parts.append(_across_section(report.across_devices))
+    for table in report.tables:
         parts.append(_section(table, plots.get(table.slug)))
-    for table in aggregate_tables:
+    for table in report.aggregate_tables:
         parts.append(_aggregate_section(table))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -72,6 +74,16 @@ def _section(table: DeviceTable, plot: Path | None) -> str:
         f"<li><b>{escape(what)}</b>: {escape(value)}</li>" for what, value in table.provenance) + "</ul>")
     lines.append("</section>")
     return "\n".join(lines)
+
+
+def _across_section(table: CrossDeviceTable) -> str:
+    headers, cells = across_cells(table)
+    wide_headers, wide_cells = across_all_cells(table)
+    return "\n".join([
+        '<section id="across-devices">', f"<h2>{escape(ACROSS_TITLE)}</h2>", _table(headers, cells, [""] * len(cells)),
+        _notes([ACROSS_RULE]), f"<h2>{escape(ACROSS_ALL_TITLE)}</h2>",
+        _table(wide_headers, wide_cells, [""] * len(wide_cells)), "</section>",
+    ])
 
 
 def _aggregate_section(table: AggregateTable) -> str:

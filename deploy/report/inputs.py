@@ -17,6 +17,7 @@ from typing import Iterable
 
 from bench_runner.records import BenchRecord
 from bench_runner.store import PART_PREFIX, PART_SUFFIX, ResultsStore
+from deploy.report.statistics import wilson_interval
 from vitdeploy.errors import VitdeployError
 from vitdeploy.manifest import Manifest, ManifestError
 
@@ -36,6 +37,8 @@ class AccuracyRecord:
 
     `kind` is one of ACCURACY_KINDS. `artifact_sha256` is required of deployed records
     only: a simulated or eager record without it names no artifact, so it joins nothing.
+    `image_ids` and `top1_hits` (per image, right or not) are empty in records written
+    before `vitdeploy eval` kept them.
     """
 
     dataset: str
@@ -45,6 +48,15 @@ class AccuracyRecord:
     top1_pct: float
     top5_pct: float | None
     source: str
+    image_ids: tuple[str, ...] = ()
+    top1_hits: tuple[bool, ...] = ()
+
+    @property
+    def top1_ci95_pct(self) -> tuple[float, float]:
+        """Wilson's 95% interval of the top-1, in percent."""
+        hits = round(self.top1_pct / 100 * self.num_images)
+        low, high = wilson_interval(hits, self.num_images)
+        return low * 100, high * 100
 
 
 @dataclass(frozen=True)
@@ -168,7 +180,19 @@ def _accuracy_record(line: str, source: str) -> AccuracyRecord:
         top1_pct=_percent(record["top1"], scale, "top1", source),
         top5_pct=_percent(record["top5"], scale, "top5", source) if record.get("top5") is not None else None,
         source=source,
+        **_per_image(record, source),
     )
+
+
+def _per_image(record: dict, source: str) -> dict:
+    """The record's image ids and per-image top-1 hits, checked against its image count."""
+    ids, hits = record.get("image_ids") or (), record.get("top1_hits") or ""
+    if not ids and not hits:
+        return {}
+    if not isinstance(hits, str) or set(hits) - {"0", "1"} or len(ids) != len(hits) or len(hits) != record["num_images"]:
+        raise ReportError(f"{source}: image_ids and top1_hits must name and score each of its {record['num_images']} "
+                          "images (top1_hits a string of 0 and 1); write accuracy records with `vitdeploy eval`")
+    return {"image_ids": tuple(map(str, ids)), "top1_hits": tuple(c == "1" for c in hits)}
 
 
 def _percent(value, scale: float, name: str, source: str) -> float:

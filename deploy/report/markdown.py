@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from deploy.report.across_devices import ACROSS_ALL_TITLE, ACROSS_RULE, ACROSS_TITLE, CrossDeviceTable
 from deploy.report.aggregates import AggregateTable
 from deploy.report.build import Report
-from deploy.report.cells import aggregate_cells, table_cells
+from deploy.report.cells import across_all_cells, across_cells, aggregate_cells, table_cells
 from deploy.report.inputs import ReportError
 from deploy.report.tables import DeviceTable
 
@@ -32,6 +33,20 @@ def markdown_table(table: DeviceTable) -> str:
     lines = _titled_table(table.title, *table_cells(table), table.notes)
     lines += ["", "Provenance:", ""]
     lines += [f"- {what}: {value}" for what, value in table.provenance]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_across_devices(table: CrossDeviceTable) -> str:
+    """The cross-device table in its two forms: best artifact per device, then every artifact."""
+    lines = _titled_table(ACROSS_TITLE, *across_cells(table), (ACROSS_RULE,))
+    lines += [""] + _titled_table(ACROSS_ALL_TITLE, *across_all_cells(table), ())
+    return "\n".join(lines) + "\n"
+
+
+def markdown_fastest(report: Report) -> str:
+    """The fastest artifacts reaching the report's top-1 threshold, one line per device table."""
+    lines = [f"## Fastest at top-1 ≥ {report.min_top1_pct:g} %", ""]
+    lines += [f"- {answer.text}" for answer in report.fastest]
     return "\n".join(lines) + "\n"
 
 

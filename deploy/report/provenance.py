@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
 from bench_runner.records import BenchRecord
 from bench_runner.stats import BOOTSTRAP_RESAMPLES
 from deploy.report.rows import ReportRow, fingerprint
-from deploy.report.statistics import MIN_PAIRED_ROUNDS, SPEEDUP_SEED
+from deploy.report.statistics import ACCURACY_SEED, MIN_PAIRED_ROUNDS, SPEEDUP_SEED
 
 
 def provenance(rows: Sequence[ReportRow], dataset: str | None, baseline: ReportRow | None) -> tuple[tuple[str, str], ...]:
@@ -48,8 +49,7 @@ def provenance(rows: Sequence[ReportRow], dataset: str | None, baseline: ReportR
                     + ("one repetition per row" if repetitions == [1] else
                        f"{_distinct(repetitions)} repetitions per row, their raw samples pooled (each repetition's "
                        "median is in the CSV)")),
-        ("measured", f"{min(r.timestamp for r in records)} to {max(r.timestamp for r in records)}, "
-                     f"run {setting(lambda r: r.run_id)}"),
+        ("measured", f"{_measured(records)}, run {setting(lambda r: r.run_id)}"),
         ("toolchain on the device", _versions(record.toolchain.get("device") for record in records)),
         ("toolchain measuring", _versions(record.toolchain.get("measuring") for record in records)),
         ("toolchain lowering", _versions(row.lowering_toolchain for row in rows if row.lowering_toolchain is not None)),
@@ -70,7 +70,40 @@ def _accuracy(rows: Sequence[ReportRow], dataset: str | None) -> str:
         return "no deployed accuracy for these artifacts: latency only, no Pareto front"
     images = _distinct(int(row.deployed.num_images) for row in rows if row.deployed is not None)
     return (f"deployed top-1 on '{dataset}', {images} images scored per artifact, each artifact run in its own "
-            "runtime (`vitdeploy eval`); the front uses only deployed accuracy")
+            "runtime (`vitdeploy eval`); the front uses only deployed accuracy; top-1 intervals: Wilson's 95% score "
+            "interval; two artifacts' top-1 compared by the paired bootstrap of their difference on the same images "
+            f"({BOOTSTRAP_RESAMPLES} resamples, seed {ACCURACY_SEED})")
+
+
+def _measured(records: Sequence[BenchRecord]) -> str:
+    """From the first round's start to the last round's end, and the time spent in harness calls;
+    the records' write times when any of them predates measurement times."""
+    if not all(record.round_times for record in records):
+        return (f"{min(r.timestamp for r in records)} to {max(r.timestamp for r in records)} "
+                "(write times; these records predate measurement times)")
+    spans = [span for record in records for span in record.round_times]
+    return (f"{min(r.started_at for r in records)} to {max(r.ended_at for r in records)}, "
+            f"{_duration(_covered_seconds(spans))} in harness calls (the union of the rounds' spans: "
+            "a call that measured several rows counts once)")
+
+
+def _covered_seconds(spans: Iterable[tuple[str, str]]) -> float:
+    """The seconds covered by the union of ISO 8601 (start, end) spans."""
+    total, reached = 0.0, None
+    for start, end in sorted((datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in spans):
+        start = start if reached is None else max(start, reached)
+        total += max((end - start).total_seconds(), 0.0)
+        reached = end if reached is None else max(end, reached)
+    return total
+
+
+def _duration(seconds: float) -> str:
+    """"12.3 s", "4 min 5 s", "2 h 3 min"."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s"
 
 
 def _distinct(values: Iterable) -> str:

@@ -46,7 +46,8 @@ class ReportRow:
     fields are the row's standing in its device table (set by `tables.device_tables`):
     the `baseline` row's label, the speed-up over it with its 95% interval, `pareto`
     ("yes", "tie", "no"; UNRATED without deployed accuracy, NOT_RANKED for an aggregate)
-    and `pareto_others`, the labels of the rows that dominate it or tie with it.
+    and `pareto_others`, the labels of the rows that dominate it or tie with it; `budget`
+    whether it fits the report's latency budget (`statistics.budget_state`; None without one).
     """
 
     device_name: str
@@ -82,6 +83,7 @@ class ReportRow:
     speedup_ci_high: float | None = None
     pareto: str = UNRATED
     pareto_others: tuple[str, ...] = ()
+    budget: str | None = None
 
     @property
     def samples_ms(self) -> tuple[float, ...]:
@@ -140,7 +142,7 @@ def _pooled(records: list[BenchRecord]) -> list[ReportRow]:
     for record in records:
         key = (record.device_name, record.threads, record.artifact_sha256, record.harness)
         measurements.setdefault(key, []).append(record)
-    groups = [tuple(sorted(measurements[key], key=lambda r: (r.timestamp, r.run_id, r.repetition)))
+    groups = [tuple(sorted(measurements[key], key=lambda r: (r.started_at or r.timestamp, r.run_id, r.repetition)))
               for key in sorted(measurements)]
     facts = [manifest_facts(group[0].manifest) for group in groups]
     labels = row_labels([group[0] for group in groups], facts)

@@ -1,32 +1,51 @@
-"""The report's statistics: speed-ups with bootstrap intervals and the interval-aware Pareto front.
+"""The report's statistics: speed-ups with bootstrap intervals, accuracy intervals, paired
+accuracy differences and the interval-aware Pareto front.
 
     speedup(baseline_ms, row_ms, baseline_rounds=..., row_rounds=...) -> Speedup
-    pareto_front(top1, ci_low, ci_high) -> [FrontStatus]
+    wilson_interval(hits, n) -> (low, high)
+    paired_difference(hits_a, hits_b) -> AccuracyDifference
+    pareto_front(top1, ci_low, ci_high, clearly_less_accurate) -> [FrontStatus]
+    budget_state(ci_low, ci_high, budget_ms) -> WITHIN_BUDGET | OVER_BUDGET | AT_BUDGET
 
 Speed-up against a baseline is the ratio of medians, with a percentile-bootstrap 95%
 interval that resamples paired rounds where the two were measured interleaved.
 
-The accuracy-latency Pareto front, when latencies are known only within intervals: a
-point leaves the front only if another point is at least as accurate AND faster beyond
-both confidence intervals (the other's upper bound is below this one's lower bound). A
-point that stays on the front although a point at least as accurate has an overlapping
-interval is a tie: the data cannot say which of the two is faster, so they are not
-ranked. `bench/` uses the same functions for its own comparisons.
+A top-1 accuracy is a proportion of n images; its 95% interval is Wilson's score
+interval, which stays inside 0..100 % and keeps its coverage for a few hundred images
+and accuracies near 100 % (where a bootstrap over images collapses to one point). Two
+artifacts evaluated on the same images are compared by the paired difference of their
+top-1: a bootstrap that draws the same images for both. Only the images one got right
+and the other wrong move the difference, so the bootstrap draws the counts of the four
+(right, wrong) pairings from a multinomial, at any number of images.
+
+The accuracy-latency Pareto front, when latencies and accuracies are known only within
+intervals: a point leaves the front only if another point is at least as accurate AND
+faster beyond both latency intervals (the other's upper bound is below this one's lower
+bound). It ties, staying on the front unranked, with a point at least as accurate whose
+latency interval overlaps its own (the data cannot say which is faster), and with a
+point faster beyond both intervals that is less accurate, but not beyond the paired 95%
+interval of the difference (the data cannot say which is more accurate). `bench/` uses
+the same functions for its own comparisons.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
 from bench_runner.stats import BOOTSTRAP_RESAMPLES, bootstrap_medians
 
 SPEEDUP_SEED = 0
+ACCURACY_SEED = 0
+# The standard normal quantile of a two-sided 95% interval.
+Z95 = 1.959963984540054
 # Fewer shared rounds than this give too few distinct resamples for an interval.
 MIN_PAIRED_ROUNDS = 5
 
+WITHIN_BUDGET, OVER_BUDGET, AT_BUDGET = "within", "over", "at budget"
 FRONT = "front"
 TIE = "tie"
 DOMINATED = "dominated"
@@ -124,6 +143,58 @@ def _paired_round_ratios(
     return ratios
 
 
+def budget_state(ci_low_ms: float, ci_high_ms: float, budget_ms: float) -> str:
+    """Whether a latency fits a budget: WITHIN_BUDGET when its whole 95% interval is at or
+    below it, OVER_BUDGET when the whole interval is above it, AT_BUDGET when it straddles it."""
+    if ci_high_ms <= budget_ms:
+        return WITHIN_BUDGET
+    if ci_low_ms > budget_ms:
+        return OVER_BUDGET
+    return AT_BUDGET
+
+
+def wilson_interval(hits: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval of the proportion hits / n, as fractions (95% for the default z)."""
+    if n <= 0 or not 0 <= hits <= n:
+        raise ValueError(f"wilson_interval needs 0 <= hits <= n and n > 0, got {hits} of {n}")
+    p = hits / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denominator = 1 + z * z / n
+    return max(0.0, (centre - spread) / denominator), min(1.0, (centre + spread) / denominator)
+
+
+@dataclass(frozen=True)
+class AccuracyDifference:
+    """top-1(a) - top-1(b) on the same `n` images, as a fraction, with its paired-bootstrap
+    95% interval `ci_low`..`ci_high`; `a_only` / `b_only` count the images only a / only b
+    got right."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    n: int
+    a_only: int
+    b_only: int
+
+
+def paired_difference(
+    hits_a: Sequence[bool], hits_b: Sequence[bool], seed: int = ACCURACY_SEED,
+    resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95,
+) -> AccuracyDifference:
+    """The paired difference of two artifacts' top-1 on the same images (hits in the same image order)."""
+    a, b = np.asarray(hits_a, dtype=bool), np.asarray(hits_b, dtype=bool)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired_difference needs hits on the same images, got {a.size} and {b.size}")
+    n = int(a.size)
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    counts = np.random.default_rng(seed).multinomial(n, [a_only / n, b_only / n, 1 - (a_only + b_only) / n], resamples)
+    differences = (counts[:, 0] - counts[:, 1]) / n
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(differences, [tail, 100 - tail])
+    return AccuracyDifference((a_only - b_only) / n, float(low), float(high), n, a_only, b_only)
+
+
 @dataclass(frozen=True)
 class FrontStatus:
     """Where one point stands.
@@ -136,21 +207,29 @@ class FrontStatus:
     others: tuple[int, ...] = ()
 
 
-def pareto_front(top1: Sequence[float], ci_low: Sequence[float], ci_high: Sequence[float]) -> list[FrontStatus]:
+def pareto_front(
+    top1: Sequence[float], ci_low: Sequence[float], ci_high: Sequence[float],
+    clearly_less_accurate: Callable[[int, int], bool] | None = None,
+) -> list[FrontStatus]:
     """The front status of every point (higher `top1` is better, lower latency is better).
 
     `ci_low[i]`..`ci_high[i]` is point i's latency interval (e.g. the 95% interval of
     its median). Points with equal accuracy count as "at least as accurate" both ways.
+    `clearly_less_accurate(j, i)` says whether point j is less accurate than point i
+    beyond the paired interval of their difference; without it, any lower top-1 is.
     """
     if not len(top1) == len(ci_low) == len(ci_high):
         raise ValueError("pareto_front needs one accuracy and one interval per point")
+    less = clearly_less_accurate or (lambda j, i: top1[j] < top1[i])
     statuses = []
     for i in range(len(top1)):
-        rivals = [j for j in range(len(top1)) if j != i and top1[j] >= top1[i]]
-        dominating = tuple(j for j in rivals if ci_high[j] < ci_low[i])
+        others = [j for j in range(len(top1)) if j != i]
+        faster = [j for j in others if ci_high[j] < ci_low[i]]
+        dominating = tuple(j for j in faster if top1[j] >= top1[i])
         if dominating:
             statuses.append(FrontStatus(DOMINATED, dominating))
             continue
-        tied = tuple(j for j in rivals if ci_low[j] <= ci_high[i])
+        tied = tuple(j for j in others if (top1[j] >= top1[i] and ci_low[j] <= ci_high[i])
+                     or (j in faster and not less(j, i)))
         statuses.append(FrontStatus(TIE, tied) if tied else FrontStatus(FRONT))
     return statuses

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Sequence
 
 from bench_runner.records import BenchRecord
-from deploy.report.accuracy import REFERENCE_ACCURACY
+from deploy.report.accuracy import REFERENCE_ACCURACY, AccuracyComparison
+from deploy.report.failures import failure_notes
 from deploy.report.inputs import ReportError
 from deploy.report.provenance import provenance
 from deploy.report.rows import UNRATED, ReportRow
-from deploy.report.statistics import DOMINATED, FRONT, TIE, pareto_front, speedup
+from deploy.report.statistics import DOMINATED, FRONT, TIE, budget_state, pareto_front, speedup
 
 FRONT_RULE = (
     "Pareto: yes = on the accuracy-latency front; tie = on the front only because a row at least as accurate "
-    "has an overlapping p50 interval (the two are not ranked); no = a row at least as accurate is faster beyond "
-    "both 95% intervals; n/a = no deployed top-1."
+    "has an overlapping p50 interval, or a row faster beyond both p50 intervals is less accurate by no more than "
+    "the paired 95% interval of the top-1 difference allows (the two are not ranked); no = a row at least as "
+    "accurate is faster beyond both 95% intervals; n/a = no deployed top-1. Top-1 intervals are Wilson's 95%."
 )
 EMULATED_CAVEAT = "relative timings only, not a phone's latency"
 _PARETO_TEXT = {FRONT: "yes", TIE: "tie", DOMINATED: "no"}
@@ -32,7 +33,8 @@ class DeviceTable:
     """The report of one device at one thread count.
 
     `rows` (one per artifact x harness, fastest first) carry their standing: speed-up
-    over `baseline` (a row label) and Pareto state. `title` names the device and, for an
+    over `baseline` (a row label), Pareto state and, given `budget_ms`, whether they fit
+    it. `title` names the device and, for an
     emulated one, says its timings are relative only. `provenance` is (what, value)
     pairs; `notes` explain or qualify single rows.
     """
@@ -46,6 +48,7 @@ class DeviceTable:
     has_accuracy: bool
     provenance: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
+    budget_ms: float | None = None
 
     @property
     def slug(self) -> str:
@@ -63,14 +66,16 @@ def device_title(name: str, cpu_model: str, emulated: bool, threads: int) -> str
 
 
 def device_tables(
-    rows: Sequence[ReportRow], failed: Sequence[BenchRecord], baseline: str | None, dataset: str | None
+    rows: Sequence[ReportRow], failed: Sequence[BenchRecord], baseline: str | None, dataset: str | None,
+    budget_ms: float | None = None,
 ) -> list[DeviceTable]:
     """One DeviceTable per device and thread count, in name and thread order.
 
     `baseline` is a row label ("model/backend/quant") or a model name (its fp32 row is
     preferred, then backends alphabetically); None takes the fp32 row of the first
     model alphabetically. A named baseline that no table holds raises ReportError.
-    `failed` records are named in their table's notes.
+    `failed` records are named in their table's notes. `budget_ms` marks each row within,
+    over or at that latency budget.
     """
     if baseline is not None and not any(_matches_baseline(row, baseline) for row in rows):
         models = ", ".join(sorted({row.model_label for row in rows}))
@@ -84,7 +89,10 @@ def device_tables(
     for (device_name, threads), group in sorted(groups.items(), key=lambda item: item[0]):
         group = sorted(group, key=lambda row: (row.stats.p50_ms, row.label))
         baseline_row = _baseline_row(group, baseline)
-        group = _ranked(group, baseline_row)
+        group, unpaired = _ranked(group, baseline_row)
+        if budget_ms is not None:
+            group = [replace(row, budget=budget_state(row.stats.ci95_low_ms, row.stats.ci95_high_ms, budget_ms))
+                     for row in group]
         failures = [record for record in failed if record.device_name == device_name and record.threads == threads]
         emulated = any(row.emulated for row in group)
         cpu_model = str(group[0].records[0].device.get("cpu_model", ""))
@@ -97,7 +105,8 @@ def device_tables(
             baseline=None if baseline_row is None else baseline_row.label,
             has_accuracy=any(row.deployed is not None for row in group),
             provenance=provenance(group, dataset, baseline_row),
-            notes=_notes(group, failures, baseline, baseline_row),
+            notes=_notes(group, failures, baseline, baseline_row, unpaired),
+            budget_ms=budget_ms,
         ))
     return tables
 
@@ -118,11 +127,14 @@ def _baseline_row(group: list[ReportRow], baseline: str | None) -> ReportRow | N
     return min(fp32 or candidates, key=lambda row: (row.model_label, row.backend, row.label))
 
 
-def _ranked(group: list[ReportRow], baseline: ReportRow | None) -> list[ReportRow]:
-    """The rows with their speed-up over `baseline` and their standing on the front."""
+def _ranked(group: list[ReportRow], baseline: ReportRow | None) -> tuple[list[ReportRow], list[str]]:
+    """The rows with their speed-up over `baseline` and their standing on the front, and
+    the labels of rows whose accuracy the front compared by top-1 alone (no per-image
+    results on the same images)."""
     rated = [row for row in group if row.deployed is not None]
+    comparison = AccuracyComparison([row.deployed for row in rated])
     statuses = pareto_front([row.deployed.top1_pct for row in rated], [row.stats.ci95_low_ms for row in rated],
-                            [row.stats.ci95_high_ms for row in rated])
+                            [row.stats.ci95_high_ms for row in rated], comparison.clearly_less_accurate)
     standing = {row.label: status for row, status in zip(rated, statuses)}
     ranked = []
     for row in group:
@@ -133,7 +145,8 @@ def _ranked(group: list[ReportRow], baseline: ReportRow | None) -> list[ReportRo
             speedup_ci_high=high, pareto=UNRATED if status is None else _PARETO_TEXT[status.state],
             pareto_others=() if status is None else tuple(rated[j].label for j in status.others),
         ))
-    return ranked
+    unpaired = sorted({rated[k].label for pair in comparison.unpaired for k in pair})
+    return ranked, unpaired
 
 
 def _speedup(row: ReportRow, baseline: ReportRow | None) -> tuple[float | None, float | None, float | None]:
@@ -148,11 +161,15 @@ def _speedup(row: ReportRow, baseline: ReportRow | None) -> tuple[float | None, 
 
 
 def _notes(
-    group: list[ReportRow], failures: list[BenchRecord], baseline: str | None, baseline_row: ReportRow | None
+    group: list[ReportRow], failures: list[BenchRecord], baseline: str | None, baseline_row: ReportRow | None,
+    unpaired: list[str],
 ) -> tuple[str, ...]:
     notes = []
     if any(row.deployed is not None for row in group):
         notes.append(FRONT_RULE)
+        if unpaired:
+            notes.append("Compared by top-1 alone, without per-image results on the same images (evaluate them "
+                         "again with `vitdeploy eval` to pair them): " + ", ".join(unpaired) + ".")
         missing = [row.label for row in group if row.deployed is None]
         if missing:
             notes.append("No deployed top-1 (not on the front, n/a): " + ", ".join(missing) + ".")
@@ -171,9 +188,5 @@ def _notes(
             unverified.setdefault(state, []).append(row.label)
     for state in sorted(unverified):
         notes.append(f"Verification against the eager model {state}: " + ", ".join(unverified[state]) + ".")
-    for record in failures:
-        error = (record.error or "").strip()
-        first_line = error.splitlines()[0][:200] if error else "no error text"
-        notes.append(f"Failed, not in the table: {record.model}/{record.backend}/{record.quant} "
-                     f"({Path(record.artifact_path).name}, repetition {record.repetition}): {first_line}")
+    notes.extend(failure_notes(failures))
     return tuple(notes)

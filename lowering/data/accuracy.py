@@ -23,12 +23,15 @@ TOP_K = 5
 class Accuracy:
     """Fractions (0..1) of images whose label is the top prediction / among the top 5
     (among all classes when the classifier has fewer than 5). `skipped` counts
-    undecodable images left out of `num_images`."""
+    undecodable images left out of `num_images`. `image_ids` and `top1_hits` say, image
+    by image, which ones the top prediction got right."""
 
     top1: float
     top5: float
     num_images: int
     skipped: int = 0
+    image_ids: tuple[str, ...] = ()
+    top1_hits: tuple[bool, ...] = ()
 
 
 def eager_predictor(model: torch.nn.Module) -> Predict:
@@ -44,7 +47,8 @@ def eager_predictor(model: torch.nn.Module) -> Predict:
 
 def measure_accuracy(predict: Predict, dataset: ImageDataset, batch_size: int = 64) -> Accuracy:
     """Run `predict` over every batch of `dataset` and count top-1 and top-5 hits."""
-    top1 = top5 = seen = 0
+    top5 = seen = 0
+    hits: list[bool] = []
     for images, labels in dataset.batches(batch_size):
         logits = np.asarray(predict(images))
         if logits.ndim != 2 or logits.shape[0] != len(labels):
@@ -54,9 +58,9 @@ def measure_accuracy(predict: Predict, dataset: ImageDataset, batch_size: int = 
             )
         k = min(TOP_K, logits.shape[1])
         best = np.argsort(-logits, axis=1, kind="stable")[:, :k]
-        top1 += int((best[:, 0] == labels).sum())
+        hits += (best[:, 0] == labels).tolist()
         top5 += int((best == labels[:, None]).any(axis=1).sum())
         seen += len(labels)
     if seen == 0:
         raise DatasetError(f"no image of {dataset.description} could be evaluated")
-    return Accuracy(top1 / seen, top5 / seen, seen, len(dataset.skipped))
+    return Accuracy(sum(hits) / seen, top5 / seen, seen, len(dataset.skipped), tuple(dataset.image_ids()), tuple(hits))

@@ -50,6 +50,12 @@ class ImageDataset(Protocol):
         """(images, labels) in a fixed order; the last batch may be smaller."""
         ...
 
+    def image_ids(self) -> list[str]:
+        """The ids of the images the last full iteration of `batches` yielded, in order:
+        stable names of the images (a file's path below the folder, an index into the
+        data set it came from), so that results on the same images can be paired."""
+        ...
+
     def take(self, count: int, seed: int = 0) -> "ImageDataset":
         """A subset of `count` images chosen with `seed` (the description says so)."""
         ...
@@ -61,7 +67,8 @@ class ArrayDataset:
 
     `images` are stored as given; when `transform` is set, it turns a slice of them into
     model inputs, so that choosing a subset or reading a batch transforms only the
-    images used (digits upscaled to 224 px would otherwise take gigabytes).
+    images used (digits upscaled to 224 px would otherwise take gigabytes). `ids` name
+    the images (default: their positions).
     """
 
     images: np.ndarray
@@ -69,6 +76,11 @@ class ArrayDataset:
     description: str
     num_classes: int
     transform: Callable[[np.ndarray], np.ndarray] | None = None
+    ids: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ids is not None and len(self.ids) != len(self.labels):
+            raise DatasetError(f"{len(self.ids)} image ids for {len(self.labels)} images")
 
     @property
     def skipped(self) -> list:
@@ -86,11 +98,16 @@ class ArrayDataset:
         for start in range(0, len(self), batch_size):
             yield self.inputs(start, start + batch_size), self.labels[start:start + batch_size]
 
+    def image_ids(self) -> list[str]:
+        return list(self.ids) if self.ids is not None else [str(i) for i in range(len(self))]
+
     def take(self, count: int, seed: int = 0) -> "ArrayDataset":
         indices = choose(len(self), count, seed)
+        ids = self.image_ids()
         return replace(
             self,
             images=self.images[indices],
             labels=self.labels[indices],
             description=subset_description(self.description, count, seed),
+            ids=tuple(ids[i] for i in indices),
         )

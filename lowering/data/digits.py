@@ -53,7 +53,8 @@ def load_digits(
     seed: int = 0,
 ) -> ArrayDataset:
     """The `split` ("train" or "val") of the embedded digits; its batches are normalized
-    model inputs (each image upscaled only when it is read)."""
+    model inputs (each image upscaled only when it is read), its image ids the images'
+    indices in scikit-learn's digits."""
     if split not in SPLITS:
         raise DatasetError(f"unknown digits split {split!r}; choose one of {', '.join(SPLITS)}")
     from sklearn.datasets import load_digits as sklearn_digits
@@ -64,7 +65,7 @@ def load_digits(
     grey = (bunch.images[indices] / GREY_LEVELS).astype(np.float32)
     description = describe(NAME, split, len(indices), seed, img_size=img_size)
     transform = partial(_model_inputs, img_size=img_size, preprocessing=preprocessing)
-    return ArrayDataset(grey, labels[indices], description, NUM_CLASSES, transform)
+    return ArrayDataset(grey, labels[indices], description, NUM_CLASSES, transform, ids=tuple(map(str, indices)))
 
 
 def _model_inputs(grey: np.ndarray, img_size: int, preprocessing: Preprocessing) -> np.ndarray:

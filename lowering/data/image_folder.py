@@ -28,6 +28,7 @@ LAYOUT_HINT = "expected root/<class>/<image>.JPEG, one sub-folder per class"
 class Sample:
     path: Path
     label: int
+    id: str  # the path below the folder, "class/image.JPEG"
 
 
 def decode_rgb(path: Path) -> Image.Image:
@@ -101,6 +102,10 @@ class ImageFolder:
         if images:
             yield np.stack(images), np.asarray(labels, dtype=np.int64)
 
+    def image_ids(self) -> list[str]:
+        skipped = set(self.skipped)
+        return [sample.id for sample in self.samples if sample.path not in skipped]
+
     def take(self, count: int, seed: int = 0) -> "ImageFolder":
         subset = [self.samples[i] for i in choose(len(self), count, seed)]
         description = subset_description(self.description, count, seed)
@@ -122,7 +127,7 @@ def _class_folders(root: Path) -> list[str]:
 
 def _samples(root: Path, classes: list[str]) -> list[Sample]:
     samples = [
-        Sample(path, label)
+        Sample(path, label, path.relative_to(root).as_posix())
         for label, name in enumerate(classes)
         for path in sorted((root / name).rglob("*"))
         if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file() and not path.name.startswith(".")

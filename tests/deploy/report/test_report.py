@@ -1,7 +1,6 @@
 """The Pareto reporter on records built in code: join, front, speed-up, files, labels, errors."""
 
 import dataclasses
-import hashlib
 import json
 from html.parser import HTMLParser
 
@@ -13,72 +12,11 @@ from bench_runner.harness.base import ToolAggregate
 from bench_runner.protocol import AGGREGATE_NOTE
 from bench_runner.records import BenchRecord
 from bench_runner.stats import LatencyStats
-from bench_runner.store import ResultsStore
 from deploy.cli import main
 from deploy.report import ReportError, build_report, markdown_for_device, write_report
-
-DATASET = "sklearn-digits val (360 images, seed 0)"
-QEMU_CPU = "QEMU cortex-a76 (emulated)"
-
-
-def sha_of(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()
-
-
-def latency_samples(median_ms: float, seed: int, n: int = 60, spread: float = 0.01) -> tuple[float, ...]:
-    rng = np.random.default_rng(seed)
-    return tuple(float(v) for v in median_ms * (1.0 + spread * rng.standard_normal(n)))
-
-
-def bench_record(artifact: str, samples, *, depth=12, backend="onnx", quant="fp32", device="host", emulated=False,
-                 threads=1, repetition=0, status="ok", error=None, verified=True) -> BenchRecord:
-    """A record as the protocol writes it; statistics from the real LatencyStats."""
-    spec = {"name": "vit_tiny", "img_size": 32, "patch_size": 4, "depth": depth, "embed_dim": 96, "num_heads": 3}
-    manifest = {
-        "backend": backend, "runtime": "onnxruntime" if backend == "onnx" else "executorch", "quant": quant,
-        "input_shape": [1, 3, 32, 32], "sha256": sha_of(artifact), "reparameterized": depth != 12,
-        "model": {"name": "vit_tiny", "spec": spec, "params": 1_350_000 + depth, "macs": 88_000_000,
-                  "weights_sha256": f"weights-{depth}"},
-        "verification": {"passed": verified}, "toolchain": {"torch": "2.13.0", "onnx": "1.19.0"},
-    }
-    device_info = {"kind": "qemu-arm64" if emulated else "host", "name": device, "abi": "arm64-v8a" if emulated else "x86_64",
-                   "cpu_model": QEMU_CPU if emulated else "Test CPU", "cores": 2, "os": "Linux", "emulated": emulated,
-                   "frequencies_khz": [], "thermal_c": {}}
-    ok = status == "ok"
-    samples = tuple(samples) if ok else ()
-    return BenchRecord(
-        key=f"{sha_of(artifact)}-{device}-{threads}-{repetition}", run_id="run-1", timestamp="2026-01-01T00:00:00+00:00",
-        status=status, error=error, artifact_path=f"/artifacts/{artifact}.onnx", artifact_sha256=sha_of(artifact),
-        artifact_size_bytes=1000, manifest_path=f"/artifacts/{artifact}.onnx.manifest.json", manifest=manifest,
-        model="vit_tiny", backend=backend, quant=quant, runtime="onnxruntime" if backend == "onnx" else "executorch",
-        input_shape=(1, 3, 32, 32), input_dtype="float32", device_name=device, device_kind=device_info["kind"],
-        emulated=emulated, device=device_info, harness="python-agent",
-        toolchain={"measuring": {"python": "3.11.2"}, "device": {"onnxruntime": "1.23.0"}},
-        threads=threads, cpu_mask=None, warmup=3, runs=len(samples), min_seconds=0.5, rounds=3, cooldown_seconds=0.0,
-        repetition=repetition, seed=0, stats=LatencyStats.from_samples(samples) if ok else None, stable=True if ok else None,
-        stability_note="", round_medians_ms=(), load_ms=None, first_inference_ms=None, peak_rss_kb=None,
-        memory_kb=None, output_checksum=None, environment=(), samples_ms=samples,
-        round_index=tuple(i % 3 for i in range(len(samples))),
-    )
-
-
-def accuracy_line(artifact: str, top1: float, kind: str = "deployed", unit: str = "percent", dataset: str = DATASET) -> str:
-    return json.dumps({"artifact_sha256": sha_of(artifact), "artifact_path": f"/artifacts/{artifact}.onnx",
-                       "model": "vit_tiny", "backend": "onnx", "quant": "fp32", "dataset": dataset, "num_images": 360,
-                       "top1": top1, "top5": 100.0 if unit == "percent" else 1.0, "unit": unit, "kind": kind})
-
-
-def write_results(root, records, accuracy_lines=()):
-    ResultsStore(root / "store").append(records)
-    if accuracy_lines:
-        (root / "accuracy.jsonl").write_text("\n".join(accuracy_lines) + "\n", encoding="utf-8")
-    return root
-
-
-def row(report, label, device="host", threads=1):
-    table = next(t for t in report.tables if t.device_name == device and t.threads == threads)
-    return next(r for r in table.rows if r.label == label)
-
+from tests.deploy.report.results import (
+    DATASET, QEMU_CPU, accuracy_line, bench_record, latency_samples, row, sha_of, write_results,
+)
 
 @pytest.fixture(scope="module")
 def demo_results(tmp_path_factory):
@@ -142,12 +80,12 @@ def test_simulated_accuracy_has_its_own_markdown_column(demo_report):
     text = markdown_for_device(demo_report, "host")
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     headers = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    deployed = headers.index("top-1 %")
+    deployed = headers.index("top-1 % [95% CI]")
     simulated = next(i for i, h in enumerate(headers) if "simulated" in h and "not deployed" in h)
     simulated_row = next(line for line in lines if line.startswith("| vit_tiny depth=4 "))
     cells = [cell.strip() for cell in simulated_row.strip("|").split("|")]
     assert cells[deployed] == ""
-    assert cells[simulated] == "96.0"
+    assert cells[simulated] == "96.0 [93.6, 97.7]"
 
 
 def test_front_on_records_dominated_tie_and_front(demo_report):
@@ -189,7 +127,7 @@ def test_emulated_devices_are_labelled_in_every_table_heading(demo_report):
 
 
 def test_report_files_md_csv_html_and_plots_are_written(written):
-    assert written.markdown.read_text().count("## ") == 2
+    assert written.markdown.read_text().count("## ") == 4  # two devices, the cross-device table's two forms
     assert "vit_tiny depth=6/onnx/fp32" in written.csv.read_text()
     assert written.samples_csv.read_text().count("\n") == 1 + 2 * (5 * 60)
     assert sorted(p.name for p in written.plots) == ["host-1t.png", "host-1t.svg", "qemu-arm64-1t.png", "qemu-arm64-1t.svg"]
@@ -404,7 +342,7 @@ def test_aggregate_table_in_markdown_and_html_says_what_it_is(mixed_report):
     assert "Source: ExecuTorch benchmark app benchmark_results.json." in aggregate_part
     page = files.html.read_text()
     assert 'id="host-aggregates"' in page and "from the tool&#x27;s aggregate" in page
-    assert files.markdown.read_text().count("## ") == 2
+    assert files.markdown.read_text().count("## ") == 4  # the device table, the aggregates, the two across devices
 
 
 def test_report_csv_carries_aggregates_apart_from_p50s(mixed_report):
