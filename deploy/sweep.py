@@ -199,14 +199,16 @@ class _Sweep:
             self.fail("bench", device_name, exc)
             return
         runtimes = getattr(device, "runtimes", None)
-        infos = []
+        infos, unmeasured = [], {}
         for path in artifacts:
             info = ArtifactInfo.from_path(path)
             if runtimes is not None and info.runtime not in runtimes:
-                self.notes.append(f"{device_name}: {info.runtime} is not installed there; "
-                                  f"{path.parent.name}/{path.name} not measured")
+                unmeasured.setdefault(info.runtime, []).append(f"{path.parent.name}/{path.name}")
                 continue
             infos.append(info)
+        for runtime, names in unmeasured.items():
+            self.notes.append(f"{device_name}: {runtime} is not installed there; not measured: "
+                              f"{', '.join(names)} ({len(names)} artifact{'' if len(names) == 1 else 's'})")
         if not infos:
             return
         overrides = {**self.config.measurement, **self.config.device_measurement.get(device_name, {})}

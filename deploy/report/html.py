@@ -19,13 +19,15 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 13px; }
 th, td { border: 1px solid #d0d0d0; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
-th { background: #f2f2f2; } td.text { text-align: left; white-space: normal; } tr:nth-child(even) td { background: #fafafa; }
+th { background: #f2f2f2; } td.text { text-align: left; } td.wrap { white-space: normal; }
+tr:nth-child(even) td { background: #fafafa; }
 tr.front td { font-weight: 600; } tr.dominated td { color: #777; }
 .emulated { background: #fff4d6; border: 1px solid #e0b84c; padding: 0.4rem 0.7rem; border-radius: 4px; }
 .notes li, .provenance li { font-size: 12.5px; } .provenance { color: #444; }
 img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 _TEXT_COLUMNS = ("model", "quant", "backend", "harness", "Pareto")
+_WRAPPED_COLUMNS = ("Pareto",)
 _ROW_CLASS = {"yes": "front", "tie": "front", "no": "dominated"}
 _EMULATED_BANNER = (
     f'<p class="emulated">Emulated CPU: {escape(EMULATED_CAVEAT)}. Compare rows with each other, not with phones.</p>'
@@ -82,8 +84,20 @@ def _across_section(table: CrossDeviceTable) -> str:
     return "\n".join([
         '<section id="across-devices">', f"<h2>{escape(ACROSS_TITLE)}</h2>", _table(headers, cells, [""] * len(cells)),
         _notes([ACROSS_RULE]), f"<h2>{escape(ACROSS_ALL_TITLE)}</h2>",
-        _table(wide_headers, wide_cells, [""] * len(wide_cells)), "</section>",
+        _table(wide_headers, wide_cells, [""] * len(wide_cells), _two_row_head(table, wide_headers)), "</section>",
     ])
+
+
+def _two_row_head(table: CrossDeviceTable, headers: Sequence[str]) -> str:
+    """The wide form's header: a device over each group of its backend/quantization columns."""
+    fixed = len(headers) - len(table.combinations)
+    first = "".join(f'<th rowspan="2">{escape(h)}</th>' for h in headers[:fixed])
+    spans: dict[int, int] = {}
+    for index, _, _ in table.combinations:
+        spans[index] = spans.get(index, 0) + 1
+    first += "".join(f'<th colspan="{n}">{escape(table.columns[i].header)}</th>' for i, n in spans.items())
+    second = "".join(f"<th>{escape(backend)}/{escape(quant)}</th>" for _, backend, quant in table.combinations)
+    return f"<tr>{first}</tr><tr>{second}</tr>"
 
 
 def _aggregate_section(table: AggregateTable) -> str:
@@ -95,12 +109,15 @@ def _aggregate_section(table: AggregateTable) -> str:
     return "\n".join(lines)
 
 
-def _table(headers: Sequence[str], cells: Sequence[Sequence[str]], row_classes: Sequence[str]) -> str:
-    text_columns = {i for i, header in enumerate(headers) if header in _TEXT_COLUMNS}
-    lines = ["<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>"]
+def _table(headers: Sequence[str], cells: Sequence[Sequence[str]], row_classes: Sequence[str],
+           head: str | None = None) -> str:
+    """An HTML table; `head` replaces the one header row made of `headers`."""
+    classes = {i: "text wrap" if h in _WRAPPED_COLUMNS else "text" for i, h in enumerate(headers) if h in _TEXT_COLUMNS}
+    head = head or "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
+    lines = [f"<table><thead>{head}</thead><tbody>"]
     for row_class, line in zip(row_classes, cells):
         lines.append(f'<tr class="{row_class}">' + "".join(
-            f'<td class="text">{escape(cell)}</td>' if i in text_columns else f"<td>{escape(cell)}</td>"
+            f'<td class="{classes[i]}">{escape(cell)}</td>' if i in classes else f"<td>{escape(cell)}</td>"
             for i, cell in enumerate(line)) + "</tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)

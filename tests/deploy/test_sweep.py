@@ -127,3 +127,24 @@ def test_a_sweep_names_a_missing_program_or_registry_only_settings_on_other_sour
     path.write_text(SOURCES_CONFIG.replace('name = "small.pt2"', 'name = "small.pt2"\ntrain = true'))
     with pytest.raises(ConfigError, match=r"apply to registry models; small.pt2 is not one \(exported-program\)"):
         load_sweep_config(path)
+
+
+@pytest.mark.slow
+def test_artifacts_of_a_runtime_the_device_lacks_are_named_in_one_note(tmp_path, monkeypatch):
+    import bench_runner.devices as devices
+
+    opened = devices.open_device
+
+    def without_executorch(profile):
+        device = opened(profile)
+        device.runtimes = frozenset({"onnxruntime"})
+        return device
+
+    monkeypatch.setattr(devices, "open_device", without_executorch)
+    path = tmp_path / "sweep.toml"
+    path.write_text(CONFIG.split("[[model]]\nlabel = \"broken\"")[0]
+                    + SETTINGS.replace('backends = ["onnx"]', 'backends = ["executorch", "onnx"]\nquant = ["fp32", "dynamic-int8"]'))
+    outcome = run_sweep(replace(load_sweep_config(path), results=tmp_path / "results"), log=lambda line: None)
+    (note,) = [note for note in outcome.notes if "not installed" in note]
+    assert note.startswith("host: executorch is not installed there; not measured: good/") and "(2 artifacts)" in note
+    assert "| good |" in outcome.report_markdown["host"]
