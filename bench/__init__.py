@@ -8,5 +8,6 @@ lowering times), `demo_time` (the demo's cold and warm wall time). Shared pieces
 `measure` (interleaved measurements, sample rows), `matmul` (the microbenchmark),
 `op_profile` (per-op profiles: ONNX Runtime's profiler, ExecuTorch's ETDump), `machine` (what the run ran on), `tables`
 (ratios, CSVs, Markdown), `run` (the command). `split_linears` is a command of its own:
-the XNNPACK form's wide-linear split against whole layers, for any model. `quant_*` belong to the quantization work.
+the XNNPACK form's wide-linear split against whole layers, for any model. `native_runner` is one too:
+the native ExecuTorch runner (bench_runner.native_runner) against the Python agent on one .pte. `quant_*` belong to the quantization work.
 """
