@@ -10,11 +10,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
-from bench_runner.devices.kinds import DeviceKind
+from bench_runner.devices.kinds import DeviceKind, NativeRunner
 from bench_runner.devices.process import run_process_group
+
+if TYPE_CHECKING:
+    from bench_runner.profiles import DeviceProfile
 
 CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "asimd", "asimddp", "sve")
 
@@ -126,4 +129,13 @@ class HostDevice:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-HOST = DeviceKind(name=HostDevice.kind, open=HostDevice.from_profile, always_listed=True)
+def _installed_executorch(profile: DeviceProfile) -> Path:
+    from bench_runner.native_runner.build import installed_executorch
+
+    return installed_executorch()
+
+
+HOST = DeviceKind(
+    name=HostDevice.kind, open=HostDevice.from_profile, always_listed=True,
+    native_runner=NativeRunner("host", _installed_executorch, default=False),
+)

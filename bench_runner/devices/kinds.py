@@ -8,6 +8,7 @@ device, `vitdeploy devices` and its `setup` action all read that registry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from bench_runner.devices.base import Device, DeviceError
@@ -21,7 +22,21 @@ Log = Callable[[str], None]
 class SetUp(Protocol):
     """Builds what a kind needs, once; `log` receives progress lines."""
 
-    def __call__(self, log: Log, with_executorch: bool = False) -> None: ...
+    def __call__(self, log: Log) -> None: ...
+
+
+@dataclass(frozen=True)
+class NativeRunner:
+    """How a kind runs `.pte` files with vitdeploy's native runner: the `target` it is
+    built for ("host", "aarch64": `bench_runner.native_runner.build.TOOLCHAINS`),
+    `executorch_root(profile)`, the executorch package whose runtime libraries it links
+    (DeviceError when that is not there yet, saying how to get it), and whether it is
+    the kind's `default` harness for `.pte` files (else it runs them when asked for by
+    name, `--harness vitdeploy-runner`)."""
+
+    target: str
+    executorch_root: Callable[[DeviceProfile], Path]
+    default: bool = True
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,7 @@ class DeviceKind:
     log to Android's logcat instead of stderr. `setup`: builds what the kind needs, once
     (`vitdeploy devices setup KIND`, and a sweep before first use); None when nothing
     needs building. `probe(profile, timeout_s)`: replaces the default check of `status`.
+    `native_runner`: set where vitdeploy's native runner can run `.pte` files on the kind.
     """
 
     name: str
@@ -45,6 +61,7 @@ class DeviceKind:
     logcat: bool = False
     setup: SetUp | None = None
     probe: Callable[[DeviceProfile, float], tuple[str, str]] | None = None
+    native_runner: NativeRunner | None = None
 
     def status(self, profile: DeviceProfile, timeout_s: float) -> tuple[str, str]:
         """The state ("ready", "unavailable", ...) and details `vitdeploy devices` shows for

@@ -4,7 +4,8 @@
 emulated process sees the host's file system (with SYSROOT's files shadowing the host's
 at the same absolute paths), so pushing a file is a local copy into a working directory.
 There is no binfmt_misc registration here: an emulated program cannot start another
-program, so each command must be a single process (the Python agent is one).
+program, so each command must be a single process (the Python agent is one, and so is
+the native runner that runs `.pte` files: `bench_runner.native_runner`).
 
 Emulated timings are about 250-500x the host's and do not depend on the CPU model: they
 are a functional and relative signal, never a phone's latency. `info()` says
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
-from bench_runner.devices.kinds import DeviceKind, Log
+from bench_runner.devices.kinds import DeviceKind, Log, NativeRunner
 from bench_runner.devices.process import run_process_group
 from vitdeploy.user_cache import user_cache_dir
 
@@ -101,8 +102,9 @@ class QemuArm64Device:
 
     @property
     def runtimes(self) -> frozenset[str]:
-        """The runtimes installed in the emulated environment (ExecuTorch is optional)."""
-        return frozenset({"onnxruntime"} | ({"executorch"} if self.env.executorch_site_dir else set()))
+        """The runtimes the emulated environment runs: ONNX Runtime in its Python, and
+        ExecuTorch through the native runner once its layer is built."""
+        return frozenset({"onnxruntime"} | ({"executorch"} if self.env.executorch_root else set()))
 
     def _local(self, remote: str) -> Path:
         return Path(self.workdir) / remote if not os.path.isabs(remote) else Path(remote)
@@ -165,18 +167,30 @@ class QemuArm64Device:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def set_up(log: Log, with_executorch: bool = False) -> None:
+def set_up(log: Log) -> None:
     """Build the emulated CPU in the user cache (once; later calls return at once)."""
     from bench_runner.devices.qemu_setup import find_qemu_arm64, setup_qemu_arm64
 
     cache = user_cache_dir()
     if find_qemu_arm64(cache) is None:
         log("setting up the emulated ARM64 CPU (once; about a minute)")
-    env = setup_qemu_arm64(cache, with_executorch=with_executorch, log=log)
-    log(f"qemu-arm64 ready in {env.root}: QEMU {env.versions.get('qemu', '?')}, Python {env.versions.get('python', '?')}")
-    if env.executorch_site_dir is None:
-        log("ExecuTorch is not installed for the emulated CPU; add it with "
-            "`vitdeploy devices setup qemu-arm64 --with-executorch` (over 1 GB)")
+    env = setup_qemu_arm64(cache, log=log)
+    executorch = f", ExecuTorch {env.versions['executorch']} (native runner)" if env.executorch_root else ""
+    log(f"qemu-arm64 ready in {env.root}: QEMU {env.versions.get('qemu', '?')}, "
+        f"Python {env.versions.get('python', '?')}{executorch}")
+
+
+def executorch_root(profile: DeviceProfile) -> Path:
+    """The aarch64 executorch package the emulated CPU's native runner links."""
+    from bench_runner.devices.qemu_setup import find_qemu_arm64
+
+    env = find_qemu_arm64(user_cache_dir())
+    if env is None or env.executorch_root is None:
+        raise DeviceError(
+            f"{profile.name}: ExecuTorch is not set up for the emulated CPU; install Debian's "
+            "g++-aarch64-linux-gnu and run `vitdeploy devices setup qemu-arm64`"
+        )
+    return env.executorch_root
 
 
 QEMU_ARM64 = DeviceKind(
@@ -186,4 +200,5 @@ QEMU_ARM64 = DeviceKind(
     always_listed=True,
     qemu_cpu=DEFAULT_CPU,
     setup=set_up,
+    native_runner=NativeRunner("aarch64", executorch_root),
 )

@@ -3,7 +3,11 @@
 Nothing is installed into the system. `apt-get` runs against a private state directory
 whose sources are converted from the system's apt configuration (so the mirror is
 whatever the system uses), packages are unpacked with `dpkg -x`, and the aarch64 wheels
-go into a target directory through pip's configured indexes. Everything is built in a
+go into a target directory through pip's configured indexes. A second layer holds the
+aarch64 executorch wheel (its runtime libraries and headers, no torch) and builds the
+native runner against it (`bench_runner.native_runner`), which is how `.pte` files run
+under emulation: an aarch64 torch would be needed for ExecuTorch's Python bindings, and
+the package index has that only as a CUDA build. Everything is built in a
 temporary directory beside the final one and renamed into place, with a stamp file
 holding the versions; once built, `setup_qemu_arm64` returns at once.
 """
@@ -24,20 +28,16 @@ from typing import Callable, Mapping, Sequence
 
 from bench_runner.devices.base import DeviceError
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 QEMU_PACKAGE = "qemu-user-static"
-SYSROOT_PACKAGES = ("python3.11", "libstdc++6", "libatomic1", "libgomp1")
+# coreutils: the native harnesses read /proc with `cat` before and after each artifact.
+SYSROOT_PACKAGES = ("python3.11", "libstdc++6", "libatomic1", "libgomp1", "coreutils")
 SYSROOT_PYTHON = "usr/bin/python3.11"
 WHEEL_PLATFORM = "manylinux_2_28_aarch64"
 WHEEL_PYTHON_VERSION = "3.11"
 ONNXRUNTIME_WHEELS = ("numpy", "onnxruntime")
-EXECUTORCH_WHEELS = ("executorch", "torch")
-# What `import torch` and ExecuTorch's Python runtime import; the rest of their declared
-# requirements (test tools, exporters, torch's CUDA wheels) are left out.
-EXECUTORCH_IMPORT_DEPENDENCIES = (
-    "typing-extensions", "sympy", "mpmath", "filelock", "networkx", "jinja2", "markupsafe",
-    "fsspec", "packaging", "flatbuffers", "pyyaml", "ruamel.yaml", "tabulate",
-)
+EXECUTORCH_WHEELS = ("executorch",)
+RUNNER_TARGET = "aarch64"
 STAMP_NAME = "stamp.json"
 DAMAGED_DOWNLOAD_FIX = "the download may be damaged; run the setup again"
 BASE_DIR_NAME = "qemu-arm64"
@@ -69,8 +69,9 @@ class QemuEnvironment:
 
     `qemu` is the static `qemu-aarch64` binary, `sysroot` the arm64 root given to `-L`,
     `python` the sysroot's Python 3.11, `site_dir` the aarch64 wheels (numpy, onnxruntime),
-    `executorch_site_dir` the optional torch + executorch wheels. `versions` holds what
-    the stamp recorded: "qemu", "python", "debian_suites" and one entry per wheel.
+    `executorch_root` the aarch64 executorch wheel's package directory (runtime libraries
+    and headers for the native runner; None until its layer is built). `versions` holds
+    what the stamps recorded: "qemu", "python", "debian_suites" and one entry per wheel.
     """
 
     root: Path
@@ -78,14 +79,13 @@ class QemuEnvironment:
     sysroot: Path
     python: Path
     site_dir: Path
-    executorch_site_dir: Path | None = None
+    executorch_root: Path | None = None
     versions: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def python_path(self) -> str:
         """The PYTHONPATH that makes the emulated Python see the aarch64 wheels."""
-        dirs = [self.site_dir] + ([self.executorch_site_dir] if self.executorch_site_dir else [])
-        return os.pathsep.join(str(d) for d in dirs)
+        return str(self.site_dir)
 
 
 # --- apt sources: the system's configuration turned into a private one -----------------
@@ -301,17 +301,19 @@ def find_qemu_arm64(cache_root: Path) -> QemuEnvironment | None:
     if layer is None or layer.get("base_stamp") != base.get("created"):
         return env
     versions = {**env.versions, **layer["wheels"]}
-    return replace(env, executorch_site_dir=layer_dir / "site", versions=versions)
+    return replace(env, executorch_root=layer_dir / "site" / "executorch", versions=versions)
 
 
-def setup_qemu_arm64(cache_root: Path, with_executorch: bool = False, log: Log = print) -> QemuEnvironment:
+def setup_qemu_arm64(cache_root: Path, log: Log = print) -> QemuEnvironment:
     """Build (once) and return the emulated ARM64 environment under `cache_root`.
 
     The first call needs the network (the system's apt mirror and pip's index); a second
     call with the same request returns at once. The wheels are pinned to the versions
     installed on the host where there are any, so host and emulated records compare the
-    same runtime. `with_executorch` adds torch's and ExecuTorch's aarch64 wheels (over
-    1 GB) in a separate directory. Raises QemuSetupError naming the failed step and the fix.
+    same runtime. The executorch layer (its aarch64 wheel, about 17 MB, and the native
+    runner built against it) needs Debian's aarch64 cross compiler; without it the layer
+    is left out and the log says how to add it. Raises QemuSetupError naming the failed
+    step and the fix.
     """
     cache_root = Path(cache_root)
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -320,7 +322,13 @@ def setup_qemu_arm64(cache_root: Path, with_executorch: bool = False, log: Log =
     stamp = _read_stamp(base_dir)
     if stamp is None or stamp.get("request") != base_request:
         _build_atomically(base_dir, lambda build: _build_base(build, base_request, log), log)
-    if with_executorch:
+    from bench_runner.native_runner.build import TOOLCHAINS
+
+    cross = TOOLCHAINS[RUNNER_TARGET]
+    if shutil.which(cross.compiler) is None:
+        log(f"qemu-arm64: {cross.compiler} is not installed, so .pte artifacts cannot run under emulation; "
+            f"install Debian's {cross.package} (sudo apt-get install -y {cross.package}) and run the setup again")
+    else:
         base_stamp = _read_stamp(base_dir)
         base = _environment(base_dir, base_stamp)
         layer_request = {"recipe": RECIPE_VERSION, "wheels": _host_pins(EXECUTORCH_WHEELS)}
@@ -451,17 +459,18 @@ def _build_base(build: Path, request: Mapping, log: Log) -> None:
 def _build_executorch_layer(
     build: Path, request: Mapping, base: QemuEnvironment, base_stamp: Mapping, log: Log
 ) -> None:
+    from bench_runner.native_runner.build import build_runner
+
     started = time.monotonic()
     requirements = _requirements(request["wheels"])
-    log(f"qemu-arm64: pip install aarch64 wheels {requirements} (torch's is over 1 GB)")
-    wheels = _install_wheels(build / "site", requirements + list(EXECUTORCH_IMPORT_DEPENDENCIES), no_deps=True)
-    log("qemu-arm64: importing torch and ExecuTorch's runtime under emulation")
-    _check_emulated_import(
-        base.qemu, base.sysroot, [base.site_dir, build / "site"], "torch, executorch.runtime",
-        "ExecuTorch cannot run under emulation with these wheels. If the error names CUDA libraries, "
-        "the index pip uses serves torch's CUDA build for aarch64: add an index with CPU-only aarch64 "
-        f"torch=={request['wheels']['torch']} wheels to pip's configuration, or benchmark ONNX artifacts "
-        "on qemu-arm64",
+    log(f"qemu-arm64: the aarch64 wheel {' '.join(requirements)} (ExecuTorch's runtime libraries, no torch)")
+    wheels = _install_wheels(build / "site", requirements, no_deps=True)
+    runner = build_runner(build / "site" / "executorch", RUNNER_TARGET, base.root.parent, log)
+    log("qemu-arm64: starting the native runner under emulation")
+    _run_step(
+        "the native runner under emulation", [str(base.qemu), "-L", str(base.sysroot), str(runner), "--version"],
+        "the aarch64 runner does not start under emulation; delete the qemu-arm64 folders of the cache and run "
+        "the setup again",
     )
     _write_stamp(
         build,
@@ -469,7 +478,6 @@ def _build_executorch_layer(
             "request": request,
             "base_stamp": base_stamp["created"],
             "wheels": {name: wheels[name] for name in request["wheels"]},
-            "site_packages": wheels,
             "build_seconds": round(time.monotonic() - started, 1),
         },
     )

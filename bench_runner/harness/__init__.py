@@ -3,7 +3,8 @@
 `base` holds the Harness interface every harness implements; `agent.py` is the portable
 Python agent (a standalone script that only its tests import); `python_agent` drives it on any
 device; the native tools' harnesses run ExecuTorch's executor_runner, ONNX Runtime's
-onnxruntime_perf_test and ExecuTorch's Android benchmark app. `HARNESSES` maps a
+onnxruntime_perf_test, ExecuTorch's Android benchmark app and vitdeploy's own native
+runner (`vitdeploy_runner`). `HARNESSES` maps a
 harness name to its class as "module:Class"; each class has `from_profile(profile) ->
 Harness`, and its module is imported only when it is chosen.
 """
@@ -19,6 +20,7 @@ HARNESSES: dict[str, str] = {
     "executor_runner": "bench_runner.harness.executor_runner:ExecutorRunnerHarness",
     "onnxruntime_perf_test": "bench_runner.harness.ort_perf_test:OrtPerfTestHarness",
     "executorch-benchmark-app": "bench_runner.harness.benchmark_app:BenchmarkAppHarness",
+    "vitdeploy-runner": "bench_runner.harness.vitdeploy_runner:VitdeployRunnerHarness",
 }
 DEFAULT_HARNESS = "python-agent"
 
@@ -40,9 +42,15 @@ NATIVE_HARNESS_OF_RUNTIME = {
 
 def harness_for(profile, runtime: str) -> str:
     """The harness that runs `runtime` artifacts on the device `profile` describes: the
-    native tool the profile names for that runtime (phones rarely have Python), else the
-    Python agent."""
+    native tool the profile names for that runtime (phones rarely have Python), else, for
+    ExecuTorch where the device kind runs vitdeploy's native runner by default (the
+    emulated CPU, whose Python has no aarch64 torch), that runner, else the Python agent."""
+    from bench_runner.devices import device_kind
+
     native = NATIVE_HARNESS_OF_RUNTIME.get(runtime)
     if native is not None and getattr(profile.harness, native[1]) is not None:
         return native[0]
+    runner = device_kind(profile.kind).native_runner
+    if runtime == "executorch" and runner is not None and runner.default:
+        return "vitdeploy-runner"
     return DEFAULT_HARNESS

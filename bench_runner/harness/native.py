@@ -184,8 +184,9 @@ class ProcessTiming:
     """What one process of a native tool measured, in milliseconds.
 
     `samples_ms` are its timed runs after warm-up, in order; the rest is what it reported
-    about loading the model and its first inference. A tool that prints no per-run
-    times leaves `samples_ms` empty and reports its `aggregate` instead.
+    about loading the model and its first inference, and a checksum of its output where
+    it prints one. A tool that prints no per-run times leaves `samples_ms` empty and
+    reports its `aggregate` instead.
     """
 
     samples_ms: tuple[float, ...]
@@ -193,6 +194,7 @@ class ProcessTiming:
     first_inference_ms: float | None = None
     peak_rss_kb: int | None = None
     aggregate: ToolAggregate | None = None
+    output_checksum: float | None = None
 
     def timed(self) -> tuple[int, float]:
         """How many timed runs the process made and how long they lasted in total (ms)."""
@@ -250,6 +252,7 @@ def measure_each(
                 load_ms=process.load_ms,
                 first_inference_ms=process.first_inference_ms,
                 peak_rss_kb=process.peak_rss_kb,
+                output_checksum=process.output_checksum,
                 runtime_versions=runtime_versions,
                 environment=(before, after),
                 aggregate=process.aggregate,

@@ -122,7 +122,7 @@ std::vector<int> parse_cpu_list(const char* text) {
 Options parse_options(int argc, char** argv) {
   const char* usage =
       "usage: vitdeploy_et_runner --model PATH.pte --warmup W --iterations N "
-      "[--threads T] [--cpu-list 0,1] [--input-seed S]";
+      "[--threads T] [--cpu-list 0,1] [--input-seed S] | --version";
   Options options;
   for (int i = 1; i < argc; i += 2) {
     std::string flag = argv[i];
@@ -299,8 +299,12 @@ long peak_rss_kb() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options = parse_options(argc, argv);
+  bool version_only = argc == 2 && std::string(argv[1]) == "--version";
+  Options options = version_only ? Options{} : parse_options(argc, argv);
   std::printf("vitdeploy-runner version format=%d executorch=%s\n", kFormat, VITDEPLOY_EXECUTORCH_VERSION);
+  if (version_only) {
+    return 0;
+  }
 
   struct stat file;
   if (stat(options.model.c_str(), &file) != 0 || !S_ISREG(file.st_mode)) {

@@ -22,9 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="devices_action", metavar="ACTION")
     setup = actions.add_parser("setup", help="build a device kind's environment once (cached per user)")
     setup.add_argument("kind", choices=[kind.name for kind in DEVICE_KINDS if kind.setup is not None])
-    setup.add_argument(
-        "--with-executorch", action="store_true", help="also install ExecuTorch and torch aarch64 wheels (over 1 GB)"
-    )
     setup.set_defaults(func=setup_device)
 
 
@@ -72,5 +69,5 @@ def list_devices(args: argparse.Namespace) -> int:
 def setup_device(args: argparse.Namespace) -> int:
     from bench_runner.devices import device_kind
 
-    device_kind(args.kind).setup(print, with_executorch=args.with_executorch)
+    device_kind(args.kind).setup(print)
     return 0

@@ -73,8 +73,8 @@ def test_devices_setup_builds_the_emulated_cpu_in_the_user_cache(tmp_path, monke
 
     calls = []
 
-    def fake_setup(cache_root, with_executorch=False, log=print):
-        calls.append((cache_root, with_executorch))
+    def fake_setup(cache_root, log=print):
+        calls.append(cache_root)
         return qemu_setup.QemuEnvironment(
             root=cache_root / "qemu-arm64", qemu=tmp_path / "qemu", sysroot=tmp_path, python=tmp_path / "python",
             site_dir=tmp_path, versions={"qemu": "7.2", "python": "3.11"},
@@ -82,8 +82,8 @@ def test_devices_setup_builds_the_emulated_cpu_in_the_user_cache(tmp_path, monke
 
     monkeypatch.setenv("VITDEPLOY_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(qemu_setup, "setup_qemu_arm64", fake_setup)
-    assert main(["devices", "setup", "qemu-arm64", "--with-executorch"]) == 0
-    assert calls == [(tmp_path / "cache", True)]
+    assert main(["devices", "setup", "qemu-arm64"]) == 0
+    assert calls == [tmp_path / "cache"]
     assert "qemu-arm64 ready" in capsys.readouterr().out
 
 

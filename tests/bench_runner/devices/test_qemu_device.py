@@ -22,7 +22,7 @@ def fake_env(tmp_path: Path) -> QemuEnvironment:
         sysroot=sysroot,
         python=sysroot / "usr/bin/python3.11",
         site_dir=root / "site",
-        executorch_site_dir=tmp_path / "qemu-arm64-executorch" / "site",
+        executorch_root=tmp_path / "qemu-arm64-executorch" / "site" / "executorch",
         versions={"qemu": "7.2.0 (test)", "python": "3.11.2-6", "debian_suites": "bookworm"},
     )
 
@@ -53,7 +53,7 @@ def test_process_env_drops_host_python_settings_and_points_at_both_site_dirs(fak
     env = emulated_process_env(fake_env, {"PATH": "/usr/bin", "PYTHONHOME": "/venv", "VIRTUAL_ENV": "/venv"})
     assert "PYTHONHOME" not in env and "VIRTUAL_ENV" not in env
     assert env["PATH"] == "/usr/bin"
-    assert env["PYTHONPATH"].split(":") == [str(fake_env.site_dir), str(fake_env.executorch_site_dir)]
+    assert env["PYTHONPATH"] == str(fake_env.site_dir)
 
 
 def test_push_pull_cleanup_stay_in_the_workdir(fake_env, tmp_path: Path):

@@ -23,7 +23,7 @@ from lowering.runtime import load_artifact
 from vitdeploy.user_cache import user_cache_dir
 
 # Where the aarch64 test finds an aarch64 executorch package directory besides the
-# emulated environment's (`vitdeploy devices setup qemu-arm64 --with-executorch`).
+# emulated environment's (`vitdeploy devices setup qemu-arm64`).
 AARCH64_WHEEL_ENV = "VITDEPLOY_AARCH64_EXECUTORCH"
 STATUS = {kind: status for status, kind in EXIT_STATUSES.items()}
 
@@ -171,7 +171,7 @@ def _aarch64_executorch() -> Path | None:
     if os.environ.get(AARCH64_WHEEL_ENV):
         return Path(os.environ[AARCH64_WHEEL_ENV])
     emulated = find_qemu_arm64(user_cache_dir())
-    return emulated.executorch_site_dir / "executorch" if emulated and emulated.executorch_site_dir else None
+    return emulated.executorch_root if emulated else None
 
 
 def test_the_aarch64_runner_is_an_aarch64_binary(tmp_path):
@@ -180,7 +180,7 @@ def test_the_aarch64_runner_is_an_aarch64_binary(tmp_path):
     wheel = _aarch64_executorch()
     if wheel is None:
         pytest.skip(f"no aarch64 executorch wheel: set {AARCH64_WHEEL_ENV} to an unpacked wheel's executorch/ "
-                    "directory or run `vitdeploy devices setup qemu-arm64 --with-executorch`")
+                    "directory or run `vitdeploy devices setup qemu-arm64`")
     runner = build_runner(wheel, "aarch64", tmp_path, log=lambda message: None)
     assert elf_machine(runner) == "aarch64"
 
