@@ -43,6 +43,9 @@ def test_report_has_host_and_labelled_emulated_tables(demo_results):
 def test_every_number_traces_to_raw_samples(demo_results):
     records = [r for r in ResultsStore(demo_results / "store").load() if r.ok]
     assert {r.device_name for r in records} == {"host", "qemu-arm64"}
+    # ExecuTorch runs on the emulated CPU through vitdeploy's native runner, beside ONNX.
+    emulated = {(r.backend, r.harness) for r in records if r.device_name == "qemu-arm64"}
+    assert emulated == {("executorch", "vitdeploy-runner"), ("onnx", "python-agent")}
     with (demo_results / "report" / "raw_samples.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == sum(len(r.samples_ms) for r in records)
