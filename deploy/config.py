@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy.executors import EXECUTORS
 from lowering.data.sources import EMBEDDED as EMBEDDED_DATASET
 from lowering.int8_ranges import INT8_RANGES
 from vitdeploy.errors import VitdeployError
@@ -41,11 +42,24 @@ class ModelEntry:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """Where a sweep's work runs (`[executor]`): `kind` "local" (this process, one step
+    after another) or "ray" (Ray tasks; see `deploy.executors.ray_cluster`). `address`:
+    the Ray cluster to join ("auto": the one `ray start` or `vitdeploy worker` started on
+    this machine, or "HOST:PORT"); None: $RAY_ADDRESS if set, else a Ray instance of this
+    machine alone, started for the sweep with all its devices attached."""
+
+    kind: str = "local"
+    address: str | None = None
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """What a sweep lowers, where it measures, and where results go.
 
     `measurement` overrides every device profile's measurement settings;
-    `device_measurement[name]` overrides them again for one device.
+    `device_measurement[name]` overrides them again for one device. `executor` says
+    where the work runs.
     """
 
     name: str
@@ -63,15 +77,17 @@ class SweepConfig:
     eval_limit: int | None = None
     baseline: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     source: Path | None = None
 
 
-_TOP = {"name", "results", "model", "lowering", "bench", "data", "training"}
+_TOP = {"name", "results", "model", "lowering", "bench", "data", "training", "executor"}
 _MODEL = {"label", "name", "overrides", "checkpoint", "train", "input_shape"}
 _LOWERING = {"backends", "quant", "int8_ranges"}
 _MEASUREMENT = {"warmup", "runs", "min_seconds", "rounds", "cooldown_seconds"}
 _BENCH = {"devices", "threads", "baseline", "device"} | _MEASUREMENT
 _DATA = {"dataset", "calibration_images", "eval_limit"}
+_EXECUTOR = {"kind", "address"}
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
@@ -98,6 +114,7 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
     bench = _table(table, "bench", _BENCH, where)
     data = _table(table, "data", _DATA, where)
     training = _table(table, "training", _training_keys(), where)
+    executor = _executor(_table(table, "executor", _EXECUTOR, where), where)
     models = tuple(_model(entry, base, f"{where} [[model]] #{i + 1}")
                    for i, entry in enumerate(_list(table, "model", where, dict)))
     if not models:
@@ -146,8 +163,21 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
         eval_limit=data.get("eval_limit"),
         baseline=baseline,
         training=training,
+        executor=executor,
         source=source,
     )
+
+
+def _executor(table: dict, where: str) -> ExecutorConfig:
+    kind = table.get("kind", "local")
+    if kind not in EXECUTORS:
+        raise ConfigError(f"{where}: [executor] kind must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    address = table.get("address")
+    if address is not None and (not isinstance(address, str) or not address):
+        raise ConfigError(f"{where}: [executor] address must be a string such as \"auto\" or \"HOST:6379\"")
+    if address is not None and kind != "ray":
+        raise ConfigError(f"{where}: [executor] address is for kind = \"ray\"")
+    return ExecutorConfig(kind, address)
 
 
 def _check_targets(backends: tuple[str, ...], quant: tuple[str, ...], where: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deploy.executors import EXECUTORS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -12,10 +14,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run a sweep: models x lowering x devices x threads, then the report",
         description="Run every cell of a sweep configuration (see deploy/configs/demo.toml for a "
         "commented example). Resumable: finished work is reused; a failed cell is reported "
-        "and the rest goes on.",
+        "and the rest goes on: run the same command again to continue a sweep that was stopped.",
     )
     parser.add_argument("config", type=Path, help="sweep configuration (TOML)")
     parser.add_argument("--results", type=Path, help="results folder (overrides the config's)")
+    parser.add_argument("--executor", choices=EXECUTORS, help="where the work runs (overrides the config's "
+                        "[executor] kind; default local): local = this process; ray = Ray tasks over a cluster, "
+                        "see `vitdeploy worker --help`")
     parser.set_defaults(func=run)
 
 
@@ -27,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_sweep_config(args.config)
     if args.results is not None:
         config = replace(config, results=args.results)
+    if args.executor is not None:
+        config = replace(config, executor=replace(config.executor, kind=args.executor))
     return finish(config)
 
 
