@@ -45,5 +45,5 @@ def refuse_ios(profile) -> NoReturn:
     )
 
 
-MACOS = DeviceKind(name=MacDevice.kind, open=MacDevice.from_profile)
+MACOS = DeviceKind(name=MacDevice.kind, open=MacDevice.from_profile, on_host_cpus=True)
 IOS = DeviceKind(name="ios", open=refuse_ios)

@@ -137,5 +137,5 @@ def _installed_executorch(profile: DeviceProfile) -> Path:
 
 HOST = DeviceKind(
     name=HostDevice.kind, open=HostDevice.from_profile, always_listed=True,
-    native_runner=NativeRunner("host", _installed_executorch, default=False),
+    native_runner=NativeRunner("host", _installed_executorch, default=False), on_host_cpus=True,
 )

@@ -51,6 +51,8 @@ class DeviceKind:
     (`vitdeploy devices setup KIND`, and a sweep before first use); None when nothing
     needs building. `probe(profile, timeout_s)`: replaces the default check of `status`.
     `native_runner`: set where vitdeploy's native runner can run `.pte` files on the kind.
+    `on_host_cpus`: its measurements run on the CPUs of the machine that drives it (the
+    host itself, a Mac, an emulator), so a scheduler must reserve them; a phone's do not.
     """
 
     name: str
@@ -62,6 +64,7 @@ class DeviceKind:
     setup: SetUp | None = None
     probe: Callable[[DeviceProfile, float], tuple[str, str]] | None = None
     native_runner: NativeRunner | None = None
+    on_host_cpus: bool = False
 
     def status(self, profile: DeviceProfile, timeout_s: float) -> tuple[str, str]:
         """The state ("ready", "unavailable", ...) and details `vitdeploy devices` shows for

@@ -201,4 +201,5 @@ QEMU_ARM64 = DeviceKind(
     qemu_cpu=DEFAULT_CPU,
     setup=set_up,
     native_runner=NativeRunner("aarch64", executorch_root),
+    on_host_cpus=True,
 )

@@ -37,8 +37,6 @@ from deploy.sweep_steps import Log, Lowered, LoweringJob, Measured, failure, low
 from vitdeploy.errors import VitdeployError
 
 RETRIES = 3
-# Kinds whose measurements run on the CPUs of the node the device is attached to.
-_NODE_CPU_KINDS = ("host", "macos")
 
 
 class TaskLostError(Exception):
@@ -135,8 +133,7 @@ class RayExecutor:
                 f"run `vitdeploy worker --devices {profile.name} --address HEAD:6379` "
                 f"(or `ray start --address HEAD:6379 --resources '{{\"{resource}\": 1}}'`)")
         kind = device_kind(profile.kind)
-        on_node_cpus = kind.emulated or kind.name in _NODE_CPU_KINDS
-        cpus = max(self.config.threads or profile.measurement.threads) if on_node_cpus else 0
+        cpus = max(self.config.threads or profile.measurement.threads) if kind.on_host_cpus else 0
         available = max(node["Resources"].get("CPU", 0) for node in nodes)
         if available < cpus:
             raise PlacementError(
