@@ -22,13 +22,15 @@ rounds = 2
 eval_limit = 32
 """
 
-CONFIG = """
+GOOD_MODEL = """
 name = "two"
 [[model]]
 label = "good"
 name = "vit_tiny"
 overrides = { depth = 1, img_size = 32, num_classes = 10 }
+"""
 
+CONFIG = GOOD_MODEL + """
 [[model]]
 label = "broken"
 name = "vit_tiny"
@@ -142,8 +144,7 @@ def test_artifacts_of_a_runtime_the_device_lacks_are_named_in_one_note(tmp_path,
 
     monkeypatch.setattr(devices, "open_device", without_executorch)
     path = tmp_path / "sweep.toml"
-    path.write_text(CONFIG.split("[[model]]\nlabel = \"broken\"")[0]
-                    + SETTINGS.replace('backends = ["onnx"]', 'backends = ["executorch", "onnx"]\nquant = ["fp32", "dynamic-int8"]'))
+    path.write_text(GOOD_MODEL + SETTINGS.replace('backends = ["onnx"]', 'backends = ["executorch", "onnx"]\nquant = ["fp32", "dynamic-int8"]'))
     outcome = run_sweep(replace(load_sweep_config(path), results=tmp_path / "results"), log=lambda line: None)
     (note,) = [note for note in outcome.notes if "not installed" in note]
     assert note.startswith("host: executorch is not installed there; not measured: good/") and "(2 artifacts)" in note

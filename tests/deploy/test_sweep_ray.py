@@ -18,34 +18,15 @@ ray = pytest.importorskip("ray")
 from bench_runner.store import ResultsStore  # noqa: E402
 from deploy.config import load_sweep_config  # noqa: E402
 from deploy.sweep import run_sweep  # noqa: E402
+from tests.deploy.test_sweep import GOOD_MODEL, SETTINGS  # noqa: E402
 
 # Declared by this module's cluster: the host, and an iPhone that no Linux node can open.
 DEVICES = {"device:host": 1, "device:iphone-15": 1}
 
-CONFIG = """
-name = "ray"
-[[model]]
-label = "tiny"
-name = "vit_tiny"
-overrides = { depth = 1, img_size = 32, num_classes = 10 }
-
-[lowering]
-backends = ["onnx", "executorch"]
-
-[bench]
-devices = ["host"]
-threads = [1]
-warmup = 1
-runs = 4
-min_seconds = 0.0
-rounds = 2
-
-[data]
-eval_limit = 32
-
-[executor]
-kind = "ray"
-"""
+# test_sweep's one-block model and settings, with both backends and the Ray executor.
+CONFIG = (GOOD_MODEL.replace('name = "two"', 'name = "ray"')
+          + SETTINGS.replace('backends = ["onnx"]', 'backends = ["onnx", "executorch"]')
+          + '\n[executor]\nkind = "ray"\n')
 
 # Two configurations with an idle gap between them: a process killed in the gap has
 # stored the first one and not the second.
@@ -80,7 +61,7 @@ def test_ray_and_local_executors_store_the_same_records(cluster, tmp_path):
     remote = run_sweep(_config(tmp_path, name="ray"), log=_quiet)
     assert local.failures == remote.failures == ()
     assert [p.name for p in remote.artifacts] == [p.name for p in local.artifacts]
-    assert all(p.parent == tmp_path / "ray" / "artifacts" / "tiny" and p.is_file() for p in remote.artifacts)
+    assert all(p.parent == tmp_path / "ray" / "artifacts" / "good" and p.is_file() for p in remote.artifacts)
     keys = _keys(tmp_path / "ray")
     assert len(keys) == len(set(keys)) == 2 and set(keys) == set(_keys(tmp_path / "local"))
     for record in ResultsStore(tmp_path / "ray" / "store").load():
@@ -88,7 +69,7 @@ def test_ray_and_local_executors_store_the_same_records(cluster, tmp_path):
         assert record.manifest_path == record.artifact_path + ".manifest.json"
     accuracy = [json.loads(line) for line in (tmp_path / "ray" / "accuracy.jsonl").read_text().splitlines()]
     assert sorted(Path(row["artifact_path"]) for row in accuracy) == sorted(remote.artifacts)
-    assert "| tiny |" in remote.report_markdown["host"]
+    assert "| good |" in remote.report_markdown["host"]
 
 
 @pytest.mark.slow
