@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from adb_shell import exceptions as adb_errors
 
 from bench_runner.devices.base import CommandResult, DeviceError, DeviceInfo
-from bench_runner.devices.kinds import DeviceKind
+from bench_runner.devices.kinds import DeviceKind, NativeRunner
 
 if TYPE_CHECKING:
     from adb_shell.adb_device import AdbDevice
@@ -486,4 +486,19 @@ def probe(profile: DeviceProfile, timeout_s: float) -> tuple[str, str]:
         device.close()
 
 
-ANDROID = DeviceKind(name=AndroidDevice.kind, open=AndroidDevice.from_profile, logcat=True, probe=probe)
+def bundle_executorch_root(profile: DeviceProfile) -> Path:
+    """The aarch64 executorch package the phone bundle's native runner links: the
+    emulated CPU's (`bench_runner.bundle`)."""
+    from bench_runner.bundle import bundle_source
+
+    return bundle_source().executorch_root
+
+
+ANDROID = DeviceKind(
+    name=AndroidDevice.kind,
+    open=AndroidDevice.from_profile,
+    logcat=True,
+    probe=probe,
+    native_runner=NativeRunner("aarch64", bundle_executorch_root, default=False),
+    aarch64_bundle=True,
+)

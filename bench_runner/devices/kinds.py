@@ -53,6 +53,9 @@ class DeviceKind:
     `native_runner`: set where vitdeploy's native runner can run `.pte` files on the kind.
     `on_host_cpus`: its measurements run on the CPUs of the machine that drives it (the
     host itself, a Mac, an emulator), so a scheduler must reserve them; a phone's do not.
+    `aarch64_bundle`: it has no glibc and no Python of its own, so where a profile names
+    no device Python, vitdeploy's own programs (the native runner, the Python agent)
+    reach it as the pushed aarch64 bundle (`bench_runner.bundle`).
     """
 
     name: str
@@ -65,6 +68,7 @@ class DeviceKind:
     probe: Callable[[DeviceProfile, float], tuple[str, str]] | None = None
     native_runner: NativeRunner | None = None
     on_host_cpus: bool = False
+    aarch64_bundle: bool = False
 
     def status(self, profile: DeviceProfile, timeout_s: float) -> tuple[str, str]:
         """The state ("ready", "unavailable", ...) and details `vitdeploy devices` shows for

@@ -43,14 +43,17 @@ NATIVE_HARNESS_OF_RUNTIME = {
 def harness_for(profile, runtime: str) -> str:
     """The harness that runs `runtime` artifacts on the device `profile` describes: the
     native tool the profile names for that runtime (phones rarely have Python), else, for
-    ExecuTorch where the device kind runs vitdeploy's native runner by default (the
-    emulated CPU, whose Python has no aarch64 torch), that runner, else the Python agent."""
+    ExecuTorch, vitdeploy's native runner where the device kind runs it by default (the
+    emulated CPU, whose Python has no aarch64 torch) or where a phone gets vitdeploy's
+    aarch64 bundle (its profile names no device Python), else the Python agent (on such a
+    phone, the bundle's Python)."""
     from bench_runner.devices import device_kind
 
     native = NATIVE_HARNESS_OF_RUNTIME.get(runtime)
     if native is not None and getattr(profile.harness, native[1]) is not None:
         return native[0]
-    runner = device_kind(profile.kind).native_runner
-    if runtime == "executorch" and runner is not None and runner.default:
+    kind = device_kind(profile.kind)
+    bundled = kind.aarch64_bundle and profile.harness.python is None
+    if runtime == "executorch" and kind.native_runner is not None and (kind.native_runner.default or bundled):
         return "vitdeploy-runner"
     return DEFAULT_HARNESS

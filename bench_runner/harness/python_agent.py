@@ -1,13 +1,16 @@
-"""The harness that runs the portable Python agent (agent.py) on any device with Python."""
+"""The harness that runs the portable Python agent (agent.py) on any device with Python,
+or on a phone with none, with the Python of vitdeploy's aarch64 bundle (`bench_runner.bundle`)."""
 
 from __future__ import annotations
 
 import json
 import posixpath
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from bench_runner.bundle import Bundle, build_bundle, bundle_source, install_bundle, launch_argv
 from bench_runner.devices.base import CommandResult, Device
 from bench_runner.harness.base import EnvironmentReading, HarnessError, RawTiming, RunSettings, Variant
 from vitdeploy import runtimes
@@ -75,25 +78,35 @@ class PythonAgentHarness:
     """Pushes agent.py (with the modules it imports) and the artifacts, runs one plan per
     configuration, reads the result.
 
-    The interpreter is `python` if given, else the device's own `python` attribute (the
-    host's is the caller's interpreter), else "python3" on the device's PATH.
+    The interpreter is the `bundle`'s Python if given (its onnxruntime part, installed
+    on the device in `prepare`), else `python` if given, else the device's own `python`
+    attribute (the host's is the caller's interpreter), else "python3" on the device's PATH.
     """
 
     name = HARNESS_NAME
     runtimes = frozenset(runtimes.RUNTIMES)
     interleaves = True
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, bundle: Bundle | None = None) -> None:
         self.python = python
+        self.bundle = bundle
+        self._launch: list[str] = []
         self._agent_path: str | None = None
         self._pushed: dict[Path, str] = {}
         self._plans = 0
 
     @classmethod
     def from_profile(cls, profile) -> PythonAgentHarness:
+        from bench_runner.devices import device_kind
+
+        if profile.harness.python is None and device_kind(profile.kind).aarch64_bundle:
+            return cls(bundle=build_bundle("onnxruntime", bundle_source()))
         return cls(python=profile.harness.python)
 
     def prepare(self, device: Device) -> None:
+        self._launch = [self.python or getattr(device, "python", None) or "python3"]
+        if self.bundle is not None:
+            self._launch = launch_argv(install_bundle(device, self.bundle), self.bundle)
         self._agent_path = posixpath.join(device.workdir, "agent.py")
         device.push(AGENT_SCRIPT, self._agent_path)
         for name, local in AGENT_MODULES.items():
@@ -128,9 +141,12 @@ class PythonAgentHarness:
             local_plan = Path(scratch) / "plan.json"
             local_plan.write_text(json.dumps(plan), encoding="utf-8")
             device.push(local_plan, plan_path)
-        python = self.python or getattr(device, "python", None) or "python3"
-        result = device.run([python, self._agent_path, plan_path], timeout=settings.timeout_seconds)
-        return parse_agent_result(result, variants, settings.threads)
+        result = device.run([*self._launch, self._agent_path, plan_path], timeout=settings.timeout_seconds)
+        timings = parse_agent_result(result, variants, settings.threads)
+        if self.bundle is None:
+            return timings
+        return [replace(timing, runtime_versions={**timing.runtime_versions, "vitdeploy-bundle": self.bundle.name})
+                for timing in timings]
 
     def _push_artifact(self, device: Device, local: Path) -> str:
         local = Path(local).resolve()

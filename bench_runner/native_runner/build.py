@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from bench_runner.elf import elf_machine
 from bench_runner.harness.base import HarnessError
 from vitdeploy.user_cache import user_cache_dir
 
@@ -42,7 +43,6 @@ LIBRARIES = (
 )
 # Linking the thread pool is what makes the wheel's CMake package add this definition.
 THREADPOOL_DEFINITION = "ET_USE_THREADPOOL"
-ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
 COMPILER_TIMEOUT_SECONDS = 600
 
 Log = Callable[[str], None]
@@ -73,16 +73,6 @@ def installed_executorch() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RunnerBuildError("executorch is not installed in this Python; install vitdeploy's requirements")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def elf_machine(path: Path) -> str:
-    """The CPU an ELF file is built for ("x86_64", "aarch64", or "ELF machine N")."""
-    with open(path, "rb") as handle:
-        header = handle.read(20)
-    if header[:4] != b"\x7fELF":
-        raise RunnerBuildError(f"{path} is not an ELF file")
-    number = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
-    return ELF_MACHINES.get(number, f"ELF machine {number}")
 
 
 def build_runner(wheel_root: Path, target: str = "host", cache_root: Path | None = None, log: Log = print) -> Path:
@@ -144,7 +134,7 @@ def _check_wheel(root: Path, machine: str) -> None:
             f"{root} is not an executorch wheel's package directory with the shared runtime: it lacks "
             f"{', '.join(missing)} (the runner needs an executorch wheel from 1.5 on)"
         )
-    found = elf_machine(root / "lib" / "libexecutorch.so")
+    found = elf_machine(root / "lib" / "libexecutorch.so") or "no CPU (not an ELF file)"
     if found != machine:
         raise RunnerBuildError(f"the libraries under {root / 'lib'} are built for {found}, not {machine}")
 

@@ -38,7 +38,8 @@ class LoopbackAdbd:
     offers, as a user tapping "Allow" would; `require_auth=False` skips AUTH entirely.
     `command_prefix` is put before `/bin/sh -c CMD` for every shell command (a hook to run
     commands through an emulator). `unplug_on` makes the device vanish, like a pulled
-    cable, as soon as a shell command containing that text starts.
+    cable, as soon as a shell command containing that text starts. `shell_commands` and
+    `pushed` (the device path of every file a SEND stored) record what clients did.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class LoopbackAdbd:
         self.command_prefix = tuple(command_prefix)
         self.unplug_on = unplug_on
         self.shell_commands: list[str] = []
+        self.pushed: list[str] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._connections: list[_Connection] = []
@@ -159,7 +161,7 @@ class LoopbackAdbd:
             vanish = self.unplug_on is not None and self.unplug_on in command
             run_shell(stream, command, self.root, self.command_prefix, self._track, self.unplug if vanish else None)
         elif destination == "sync:":
-            run_sync(stream, self.root)
+            run_sync(stream, self.root, self.pushed.append)
         else:
             stream.refuse()
 

@@ -7,6 +7,9 @@
 - `loopback_adbd`: a started LoopbackAdbd that requires AUTH and trusts the key of
   `adb_key_home`; stopped (and its leftover commands killed) after the test.
 - `loopback_android`: an AndroidDevice connected to `loopback_adbd`.
+- `emulated_phone_root`, `emulated_phone_adbd`: the same for the emulated phone
+  (`tests.adb_loopback.emulated_phone`: aarch64 programs run under QEMU, no Python);
+  they build the emulated CPU once per user cache, as `vitdeploy devices setup` does.
 
 When a program on the device reads device paths out of a pushed file (a plan, a
 config), give the AndroidDevice `workdir=str(loopback_root.host_path(DEFAULT_WORKDIR))`:
@@ -25,6 +28,7 @@ from bench_runner.devices.adb_keys import ensure_adb_key
 from bench_runner.devices.android import AndroidDevice
 from tests.adb_loopback.daemon import LoopbackAdbd
 from tests.adb_loopback.device_root import FakeDeviceRoot
+from tests.adb_loopback.emulated_phone import EmulatedPhoneRoot, build_exec_shim
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +63,24 @@ def loopback_android(loopback_adbd: LoopbackAdbd, adb_key_home: Path) -> Iterato
     device = AndroidDevice(address=loopback_adbd.address, key_dir=adb_key_home, connect_timeout_s=10.0)
     yield device.connect()
     device.close()
+
+
+@pytest.fixture(scope="session")
+def aarch64_exec_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_exec_shim(tmp_path_factory.mktemp("aarch64-exec"))
+
+
+@pytest.fixture
+def emulated_phone_root(tmp_path: Path, aarch64_exec_shim: Path) -> EmulatedPhoneRoot:
+    from bench_runner.devices.qemu_setup import setup_qemu_arm64
+    from vitdeploy.user_cache import user_cache_dir
+
+    return EmulatedPhoneRoot(tmp_path / "phone", setup_qemu_arm64(user_cache_dir(), log=lambda line: None),
+                             aarch64_exec_shim)
+
+
+@pytest.fixture
+def emulated_phone_adbd(emulated_phone_root: EmulatedPhoneRoot, adb_key_home: Path) -> Iterator[LoopbackAdbd]:
+    public_key = (adb_key_home / "adbkey.pub").read_bytes()
+    with LoopbackAdbd(emulated_phone_root, trusted_keys=[public_key]) as adbd:
+        yield adbd

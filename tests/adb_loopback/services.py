@@ -67,9 +67,15 @@ def run_shell(
         stream.close()
 
 
-def run_sync(stream: Stream, root: FakeDeviceRoot) -> None:
-    """Answer sync requests until QUIT, an unknown request, or the stream closes."""
-    handlers = {b"STAT": _stat, b"LIST": _list, b"RECV": _receive, b"SEND": _send}
+def run_sync(stream: Stream, root: FakeDeviceRoot, stored: Callable[[str], None] = lambda path: None) -> None:
+    """Answer sync requests until QUIT, an unknown request, or the stream closes;
+    `stored(path)` is called for each file a SEND stored."""
+
+    def send(stream: Stream, root: FakeDeviceRoot, path_and_mode: str) -> None:
+        if _send(stream, root, path_and_mode):
+            stored(path_and_mode.rpartition(",")[0])
+
+    handlers = {b"STAT": _stat, b"LIST": _list, b"RECV": _receive, b"SEND": send}
     try:
         stream.accept()
         while True:
@@ -133,8 +139,9 @@ def _receive(stream: Stream, root: FakeDeviceRoot, path: str) -> None:
     stream.write(SYNC_REQUEST.pack(b"DONE", 0))
 
 
-def _send(stream: Stream, root: FakeDeviceRoot, path_and_mode: str) -> None:
-    """SEND (a push): "path,mode", DATA chunks, DONE carrying the mtime; answer OKAY or FAIL.
+def _send(stream: Stream, root: FakeDeviceRoot, path_and_mode: str) -> bool:
+    """SEND (a push): "path,mode", DATA chunks, DONE carrying the mtime; answer OKAY or FAIL
+    and say whether the file was stored.
 
     Missing parent folders are created (the `fixed_push_mkdir` behaviour); a transfer
     cut short leaves no partial file.
@@ -174,7 +181,8 @@ def _send(stream: Stream, root: FakeDeviceRoot, path_and_mode: str) -> None:
                 target.unlink(missing_ok=True)
     if problem is not None:
         _fail(stream, problem)
-        return
+        return False
     os.chmod(target, stat.S_IMODE(mode))
     os.utime(target, (mtime, mtime))
     stream.write(SYNC_REQUEST.pack(b"OKAY", 0))
+    return True

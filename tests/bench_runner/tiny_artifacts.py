@@ -41,3 +41,27 @@ def write_tiny_pte(path: Path) -> Path:
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
     path.write_bytes(program.buffer)
     return path
+
+
+def write_missing_operator_pte(path: Path) -> Path:
+    """A program calling `vitdeploy_runner_test::twice`, an operator defined only while
+    it is exported: no ExecuTorch runtime has a kernel for it."""
+    import torch
+    from executorch.exir import to_edge
+
+    library = torch.library.Library("vitdeploy_runner_test", "DEF")
+    try:
+        library.define("twice(Tensor x) -> Tensor")
+        library.define("twice.out(Tensor x, *, Tensor(a!) out) -> Tensor(a!)")
+        library.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
+        library.impl("twice.out", lambda x, out: out.copy_(x * 2), "CompositeExplicitAutograd")
+
+        class Twice(torch.nn.Module):
+            def forward(self, x):
+                return torch.ops.vitdeploy_runner_test.twice(x) + 1
+
+        exported = torch.export.export(Twice(), (torch.randn(*TINY_INPUT_SHAPE),))
+        path.write_bytes(to_edge(exported).to_executorch().buffer)
+    finally:
+        del library
+    return path

@@ -1,5 +1,15 @@
-"""Fixtures for the device tests: the loopback ADB device (see tests/adb_loopback)."""
+"""Fixtures for the device tests: the loopback ADB device and the emulated phone (see tests/adb_loopback)."""
 
-from tests.adb_loopback.fixtures import adb_key_home, loopback_adbd, loopback_android, loopback_root, session_adb_key
+from tests.adb_loopback.fixtures import (
+    aarch64_exec_shim,
+    adb_key_home,
+    emulated_phone_adbd,
+    emulated_phone_root,
+    loopback_adbd,
+    loopback_android,
+    loopback_root,
+    session_adb_key,
+)
 
-__all__ = ["adb_key_home", "loopback_adbd", "loopback_android", "loopback_root", "session_adb_key"]
+__all__ = ["aarch64_exec_shim", "adb_key_home", "emulated_phone_adbd", "emulated_phone_root", "loopback_adbd",
+           "loopback_android", "loopback_root", "session_adb_key"]

@@ -25,7 +25,7 @@ def artifacts(tmp_path_factory):
 
 def test_a_cpu_mask_becomes_the_runners_cpu_list():
     assert cpu_list(None) is None and cpu_list("0x3") == "0,1" and cpu_list("f0") == "4,5,6,7"
-    assert runner_argv("r", "m.pte", 2, 5, 1, "0x2")[-2:] == ["--cpu-list", "1"]
+    assert runner_argv(["r"], "m.pte", 2, 5, 1, "0x2")[-2:] == ["--cpu-list", "1"]
 
 
 def test_the_emulated_cpu_runs_pte_with_the_native_runner_the_host_with_the_agent():

@@ -12,14 +12,16 @@ import pytest
 import torch
 
 from bench_runner.devices.qemu_setup import find_qemu_arm64
+from bench_runner.elf import elf_machine
 from bench_runner.native_runner import build
-from bench_runner.native_runner.build import RunnerBuildError, build_runner, elf_machine, installed_executorch
+from bench_runner.native_runner.build import RunnerBuildError, build_runner, installed_executorch
 from bench_runner.native_runner.inputs import runner_inputs
 from bench_runner.native_runner.output import EXIT_STATUSES, describe_failure, parse_runner_output
 from lowering.cache import ArtifactCache
 from lowering.export import CalibrationSet, LoweringSpec, Target, lower_model
 from lowering.models import create
 from lowering.runtime import load_artifact
+from tests.bench_runner.tiny_artifacts import write_missing_operator_pte
 from vitdeploy.user_cache import user_cache_dir
 
 # Where the aarch64 test finds an aarch64 executorch package directory besides the
@@ -54,23 +56,7 @@ def tiny_programs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def missing_operator_program(tmp_path_factory):
-    """A program calling an operator that exists only in this Python process."""
-    from executorch.exir import to_edge
-
-    library = torch.library.Library("vitdeploy_runner_test", "DEF")
-    library.define("twice(Tensor x) -> Tensor")
-    library.define("twice.out(Tensor x, *, Tensor(a!) out) -> Tensor(a!)")
-    library.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
-    library.impl("twice.out", lambda x, out: out.copy_(x * 2), "CompositeExplicitAutograd")
-
-    class Twice(torch.nn.Module):
-        def forward(self, x):
-            return torch.ops.vitdeploy_runner_test.twice(x) + 1
-
-    path = tmp_path_factory.mktemp("custom-op") / "twice.pte"
-    path.write_bytes(to_edge(torch.export.export(Twice(), (torch.randn(1, 4),))).to_executorch().buffer)
-    yield path
-    del library
+    return write_missing_operator_pte(tmp_path_factory.mktemp("custom-op") / "twice.pte")
 
 
 def _run(runner: Path, model: Path, *options: str) -> subprocess.CompletedProcess:
