@@ -59,9 +59,10 @@ PRUNED = frozenset({"test", "tests", "idlelib", "tkinter", "turtledemo", "ensure
 # ONNX Runtime's C API library too: its Python binding holds the runtime itself.
 PRUNED_SITE = ("onnxruntime/transformers", "onnxruntime/tools", "onnxruntime/quantization", "onnxruntime/datasets",
                "onnxruntime/capi/libonnxruntime.so.*")
+# What starts each part's program once; its output must name the part.
 SMOKE_ARGUMENTS = {
     "executorch": ("--version",),
-    "onnxruntime": ("-c", "import numpy, onnxruntime; print(onnxruntime.__version__)"),
+    "onnxruntime": ("-c", "import numpy, onnxruntime; print('onnxruntime', onnxruntime.__version__)"),
 }
 SMOKE_TIMEOUT_SECONDS = 120.0
 GLIBC_FALLBACK = (
@@ -223,12 +224,13 @@ def _run_or_fail(device: Device, argv: list[str], doing: str) -> None:
 
 
 def _start_problem(device: Device, bundle: Bundle, remote: str) -> str | None:
-    """None when the part's program starts and exits 0; else what went wrong, in a line."""
+    """None when the part's program starts, names its part and exits 0; else what went
+    wrong, in a line."""
     result = device.run([*launch_argv(remote, bundle), *SMOKE_ARGUMENTS[bundle.part]], timeout=SMOKE_TIMEOUT_SECONDS)
-    if result.exit_code == 0:
+    if result.exit_code == 0 and bundle.part in result.stdout:
         return None
     said = (result.stderr or result.stdout).strip().splitlines()
-    return f"exit status {result.exit_code}" + (f": {said[-1]}" if said else "")
+    return f"exit status {result.exit_code}" + (f": {said[-1]}" if said else ", and it printed nothing")
 
 
 def _quote(path: str) -> str:

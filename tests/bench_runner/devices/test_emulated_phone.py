@@ -5,6 +5,8 @@ whose shell runs aarch64 programs under QEMU and has no Python."""
 from __future__ import annotations
 
 import posixpath
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -86,19 +88,24 @@ def test_bench_measures_pte_and_onnx_on_a_phone_with_nothing_on_it_pushing_the_b
     assert {r.output_checksum for r in second} == {r.output_checksum for r in first.values()}
 
 
-def test_a_damaged_bundle_on_the_phone_is_pushed_again(emulated_phone_adbd, emulated_phone_root, adb_key_home,
-                                                      runner_bundle):
+@pytest.mark.parametrize("damaged, replacement", [
+    ("runner/libexecutorch.so", lambda original: original.read_bytes()[:4096]),  # a cut-short copy
+    ("lib/ld-linux-aarch64.so.1", lambda original: Path(shutil.which("true")).read_bytes()),  # the host's CPU
+])
+def test_a_damaged_or_foreign_bundle_on_the_phone_is_pushed_again(
+    emulated_phone_adbd, emulated_phone_root, adb_key_home, runner_bundle, damaged, replacement
+):
     device = _device(emulated_phone_adbd, adb_key_home)
     lines = []
     try:
         remote = install_bundle(device, runner_bundle, log=lines.append)
-        library = emulated_phone_root.host_path(posixpath.join(remote, "runner", "libexecutorch.so"))
-        library.write_bytes(library.read_bytes()[:4096])
+        on_phone = emulated_phone_root.host_path(posixpath.join(remote, damaged))
+        on_phone.write_bytes(replacement(on_phone))
         assert install_bundle(device, runner_bundle, log=lines.append) == remote
     finally:
         device.close()
     assert any("does not start" in line and "pushing it again" in line for line in lines)
-    assert library.stat().st_size == (runner_bundle.path / "runner" / "libexecutorch.so").stat().st_size
+    assert on_phone.read_bytes() == (runner_bundle.path / damaged).read_bytes()
 
 
 def test_a_phone_that_cannot_start_the_bundle_gets_the_fallback_named(tmp_path, adb_key_home, runner_bundle):
