@@ -8,6 +8,7 @@ libraries (torch, runtimes) inside that callable, so `vitdeploy --help` stays fa
 COMMAND_MODULES = (
     "models",
     "lower",
+    "derive",
     "devices",
     "bench",
     "eval",
