@@ -26,10 +26,10 @@ from lowering.models.layers import Attention, Block, Mlp, layer_norm
 class AttentionBranch(nn.Module):
     """One attention branch: its own LayerNorm, then multi-head self-attention."""
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int):
+    def __init__(self, dim: int, num_heads: int, head_dim: int, kind: str = "softmax"):
         super().__init__()
         self.norm = layer_norm(dim)
-        self.attn = Attention(dim, num_heads, head_dim)
+        self.attn = Attention(dim, num_heads, head_dim, kind)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.attn(self.norm(x))
@@ -51,11 +51,11 @@ class BranchedBlock(nn.Module):
     """A block of B parallel attention branches then B parallel FFN branches."""
 
     def __init__(
-        self, dim: int, num_heads: int, head_dim: int, mlp_hidden_dim: int, branches: int
+        self, dim: int, num_heads: int, head_dim: int, mlp_hidden_dim: int, branches: int, attention: str = "softmax"
     ):
         super().__init__()
         self.attn_branches = nn.ModuleList(
-            AttentionBranch(dim, num_heads, head_dim) for _ in range(branches)
+            AttentionBranch(dim, num_heads, head_dim, attention) for _ in range(branches)
         )
         self.mlp_branches = nn.ModuleList(MlpBranch(dim, mlp_hidden_dim) for _ in range(branches))
 
@@ -72,6 +72,7 @@ class BranchedBlock(nn.Module):
             "head_dim": attn.head_dim,
             "mlp_ratio": fc1.out_features / fc1.in_features,
             "branches": len(self.attn_branches),
+            "attention": attn.kind,
         }
 
     @torch.no_grad()
@@ -81,7 +82,7 @@ class BranchedBlock(nn.Module):
         dim = first_attn.qkv.in_features
         branches = len(self.attn_branches)
         hidden = sum(b.mlp.fc1.out_features for b in self.mlp_branches)
-        merged = Block(dim, first_attn.num_heads * branches, first_attn.head_dim, hidden)
+        merged = Block(dim, first_attn.num_heads * branches, first_attn.head_dim, hidden, first_attn.kind)
         merged = merged.to(dtype=first_attn.qkv.weight.dtype, device=first_attn.qkv.weight.device)
 
         qkv = [_fold_norm(b.norm, b.attn.qkv) for b in self.attn_branches]

@@ -6,6 +6,13 @@ import torch
 from torch import nn
 
 LAYER_NORM_EPS = 1e-6
+# How attention turns scores into weights (MPCViT's heterogeneous attention space):
+# "softmax"; "relu", ReLU of the scores over their sum across keys (at least
+# RELU_ATTENTION_EPS); "scaling", the scores over the number of tokens, no normalization.
+# The epsilon bounds the sum from below instead of adding to it: static int8 quantizes
+# every addition, and a quantized sum of small scores rounds to zero (cosine 0.82).
+ATTENTION_KINDS = ("softmax", "relu", "scaling")
+RELU_ATTENTION_EPS = 1e-6
 
 
 def layer_norm(dim: int) -> nn.LayerNorm:
@@ -28,20 +35,24 @@ class PatchEmbed(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention between a `qkv` and a `proj` module, written once.
 
-    `attend` computes softmax(q k^T * scale) v for each of `num_heads` heads of width
-    `head_dim`. Variants override only its hooks: the layout (`split_heads`,
-    `keys_transposed`, `matmul`, `merge_heads`; here [batch, heads, tokens, head_dim]
-    tensors multiplied with `torch.matmul`) and the products' inputs
-    (`transform_heads`, `transform_weights`; identities here).
+    `attend` computes weights(q k^T * scale) v for each of `num_heads` heads of width
+    `head_dim`, the weights as `kind` (one of ATTENTION_KINDS) makes them. Variants
+    override only its hooks: the layout (`split_heads`, `keys_transposed`, `matmul`,
+    `merge_heads`; here [batch, heads, tokens, head_dim] tensors multiplied with
+    `torch.matmul`) and the products' inputs (`transform_heads`, `transform_weights`;
+    identities here).
     """
 
     matmul = staticmethod(torch.matmul)
 
-    def __init__(self, num_heads: int, head_dim: int, qkv: nn.Module, proj: nn.Module):
+    def __init__(self, num_heads: int, head_dim: int, qkv: nn.Module, proj: nn.Module, kind: str = "softmax"):
         super().__init__()
+        if kind not in ATTENTION_KINDS:
+            raise ValueError(f"unknown attention {kind!r}; choose from {', '.join(ATTENTION_KINDS)}")
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.scale = head_dim**-0.5
+        self.kind = kind
         self.qkv = qkv
         self.proj = proj
 
@@ -50,11 +61,28 @@ class MultiHeadAttention(nn.Module):
 
     def attend(self, qkv: torch.Tensor) -> torch.Tensor:
         """The heads' attention over a qkv product [batch, tokens, 3 * heads * head_dim]
-        (queries, keys, values), merged into [batch, tokens, heads * head_dim]."""
+        (queries, keys, values), merged into [batch, tokens, heads * head_dim].
+
+        Scaling attention is linear in the values, so with more tokens than head
+        features it multiplies k^T v first: q (k^T v) takes tokens x head_dim^2 MACs per
+        head where (q k^T) v takes tokens^2 x head_dim.
+        """
         q, k, v = self.transform_heads(*self.split_heads(qkv))
+        tokens = q.shape[-2]
+        if self.kind == "scaling" and self.head_dim < tokens:
+            context = self.matmul(self.keys_transposed(k), v)
+            return self.merge_heads(self.matmul(q * (self.scale / tokens), context))
         scores = self.matmul(q * self.scale, self.keys_transposed(k))
-        weights = self.transform_weights(scores.softmax(dim=-1))
-        return self.merge_heads(self.matmul(weights, v))
+        return self.merge_heads(self.matmul(self.transform_weights(self.weights(scores)), v))
+
+    def weights(self, scores: torch.Tensor) -> torch.Tensor:
+        """The attention weights of `scores` [..., queries, keys], as `kind` makes them."""
+        if self.kind == "softmax":
+            return scores.softmax(dim=-1)
+        if self.kind == "relu":
+            positive = torch.relu(scores)
+            return positive / positive.sum(dim=-1, keepdim=True).clamp_min(RELU_ATTENTION_EPS)
+        return scores / scores.shape[-1]
 
     def split_heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values [batch, heads, tokens, head_dim] of a qkv product."""
@@ -89,9 +117,9 @@ class Attention(MultiHeadAttention):
     has more heads than the model width holds).
     """
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int):
+    def __init__(self, dim: int, num_heads: int, head_dim: int, kind: str = "softmax"):
         inner = num_heads * head_dim
-        super().__init__(num_heads, head_dim, nn.Linear(dim, 3 * inner), nn.Linear(inner, dim))
+        super().__init__(num_heads, head_dim, nn.Linear(dim, 3 * inner), nn.Linear(inner, dim), kind)
 
 
 class Mlp(nn.Module):
@@ -110,10 +138,10 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """A pre-norm Transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_hidden_dim: int):
+    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_hidden_dim: int, attention: str = "softmax"):
         super().__init__()
         self.norm1 = layer_norm(dim)
-        self.attn = Attention(dim, num_heads, head_dim)
+        self.attn = Attention(dim, num_heads, head_dim, attention)
         self.norm2 = layer_norm(dim)
         self.mlp = Mlp(dim, mlp_hidden_dim)
 
@@ -128,4 +156,5 @@ class Block(nn.Module):
             "head_dim": self.attn.head_dim,
             "mlp_ratio": self.mlp.fc1.out_features / self.mlp.fc1.in_features,
             "branches": 1,
+            "attention": self.attn.kind,
         }

@@ -7,6 +7,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from vitdeploy.errors import VitdeployError
+from lowering.models.layers import ATTENTION_KINDS
 from lowering.models.spec import HALF, ModelSpec, Preprocessing
 from lowering.models.vit import VisionTransformer
 
@@ -24,6 +25,9 @@ def _family() -> dict[str, ModelSpec]:
         specs[f"deit_{size}_distilled"] = ModelSpec(
             f"deit_{size}_distilled", distilled=True, preprocessing=_DEIT_PREPROCESSING, **shape
         )
+    for kind in ATTENTION_KINDS[1:]:
+        name = f"deit_tiny_{kind}_attn"
+        specs[name] = replace(specs["deit_tiny"], name=name, attention=(kind,))
     return specs
 
 
@@ -60,6 +64,10 @@ def resolve_spec(name: str, **overrides) -> ModelSpec:
         raise InvalidSpecError(
             f"unknown override(s) {', '.join(unknown)} for '{name}'; valid: {', '.join(OVERRIDABLE)}"
         )
+    if isinstance(overrides.get("attention"), (str, list)):
+        given = overrides["attention"]
+        overrides = {**overrides, "attention": tuple(
+            part.strip() for part in (given.split(",") if isinstance(given, str) else given))}
     spec = replace(DEFAULT_SPECS[name], **overrides)
     if "head_dim" not in overrides:
         if spec.embed_dim % spec.num_heads:
@@ -79,6 +87,12 @@ def _validate(spec: ModelSpec) -> None:
         value = getattr(spec, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidSpecError(f"{key} must be a positive integer, got {value!r}")
+    unknown = sorted(set(spec.attention) - set(ATTENTION_KINDS))
+    if unknown or len(spec.attention) not in (1, spec.depth):
+        raise InvalidSpecError(
+            f"attention {','.join(spec.attention)} must name one of {', '.join(ATTENTION_KINDS)} for every block, "
+            f"or one per block ({spec.depth})"
+        )
     if spec.img_size % spec.patch_size:
         raise InvalidSpecError(
             f"img_size {spec.img_size} is not a multiple of patch_size {spec.patch_size}"

@@ -44,6 +44,8 @@ class ModelSpec:
 
     `head_dim` is the width of one attention head; a merged (reparameterized) model keeps
     the branches' head width while its head count grows, so it is stored, not derived.
+    `attention` names each block's attention (`lowering.models.layers.ATTENTION_KINDS`),
+    one name for every block or one per block.
     """
 
     name: str
@@ -57,6 +59,7 @@ class ModelSpec:
     head_dim: int = 64
     mlp_ratio: float = 4.0
     branches: int = 1
+    attention: tuple[str, ...] = ("softmax",)
     distilled: bool = False
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
 
@@ -72,6 +75,10 @@ class ModelSpec:
     def mlp_hidden_dim(self) -> int:
         return int(self.embed_dim * self.mlp_ratio)
 
+    def block_attention(self, index: int) -> str:
+        """The attention of block `index`."""
+        return self.attention[0] if len(self.attention) == 1 else self.attention[index]
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -80,6 +87,8 @@ class ModelSpec:
         fields = dict(data)
         pre = fields.pop("preprocessing", None) or {}
         pre = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
+        if "attention" in fields:
+            fields["attention"] = tuple(fields["attention"])
         return cls(preprocessing=Preprocessing(**pre), **fields)
 
     def overrides(self) -> dict:

@@ -38,9 +38,9 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(spec.img_size, spec.patch_size, spec.in_chans, dim)
         block_args = (dim, spec.num_heads, spec.head_dim, spec.mlp_hidden_dim)
         if spec.branches == 1:
-            blocks = [Block(*block_args) for _ in range(spec.depth)]
+            blocks = [Block(*block_args, spec.block_attention(i)) for i in range(spec.depth)]
         else:
-            blocks = [BranchedBlock(*block_args, spec.branches) for _ in range(spec.depth)]
+            blocks = [BranchedBlock(*block_args, spec.branches, spec.block_attention(i)) for i in range(spec.depth)]
         self.blocks = nn.Sequential(*blocks)
         self.norm = layer_norm(dim)
         self.head = nn.Linear(dim, spec.num_classes)
@@ -52,7 +52,9 @@ class VisionTransformer(nn.Module):
     def spec(self) -> ModelSpec:
         """The model as it is now: the block layout is read from the blocks, so a model
         whose blocks were merged by `lowering.reparam` describes the merged structure."""
-        return replace(self._built_spec, depth=len(self.blocks), **self.blocks[0].layout())
+        kinds = tuple(block.layout()["attention"] for block in self.blocks)
+        attention = kinds[:1] if len(set(kinds)) == 1 else kinds
+        return replace(self._built_spec, depth=len(self.blocks), **{**self.blocks[0].layout(), "attention": attention})
 
     def prefix_tokens(self, batch: int) -> torch.Tensor:
         tokens = [self.cls_token]

@@ -29,7 +29,7 @@ class FakeQuantAttention(MultiHeadAttention):
         value_quantizer: nn.Module,
         softmax_quantizer: nn.Module,
     ):
-        super().__init__(attention.num_heads, attention.head_dim, qkv, proj)
+        super().__init__(attention.num_heads, attention.head_dim, qkv, proj, attention.kind)
         self.query_quantizer = query_quantizer
         self.key_quantizer = key_quantizer
         self.value_quantizer = value_quantizer

@@ -134,7 +134,8 @@ def float_model(model: VisionTransformer) -> VisionTransformer:
         block.mlp.fc1 = _unwrap(block.mlp.fc1)
         block.mlp.fc2 = _unwrap(block.mlp.fc2)
         if isinstance(block.attn, FakeQuantAttention):
-            attention = Attention(block.attn.qkv.in_features, block.attn.num_heads, block.attn.head_dim)
+            attention = Attention(block.attn.qkv.in_features, block.attn.num_heads, block.attn.head_dim,
+                                  block.attn.kind)
             attention.qkv = _unwrap(block.attn.qkv)
             attention.proj = _unwrap(block.attn.proj)
             block.attn = attention
