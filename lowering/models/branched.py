@@ -73,6 +73,7 @@ class BranchedBlock(nn.Module):
             "mlp_ratio": fc1.out_features / fc1.in_features,
             "branches": len(self.attn_branches),
             "attention": attn.kind,
+            "query_groups": None,
         }
 
     @torch.no_grad()

@@ -28,6 +28,7 @@ def _family() -> dict[str, ModelSpec]:
     for kind in ATTENTION_KINDS[1:]:
         name = f"deit_tiny_{kind}_attn"
         specs[name] = replace(specs["deit_tiny"], name=name, attention=(kind,))
+    specs["deit_small_gqa"] = replace(specs["deit_small"], name="deit_small_gqa", kv_heads=2)
     return specs
 
 
@@ -93,6 +94,7 @@ def _validate(spec: ModelSpec) -> None:
             f"attention {','.join(spec.attention)} must name one of {', '.join(ATTENTION_KINDS)} for every block, "
             f"or one per block ({spec.depth})"
         )
+    _validate_query_groups(spec)
     if spec.img_size % spec.patch_size:
         raise InvalidSpecError(
             f"img_size {spec.img_size} is not a multiple of patch_size {spec.patch_size}"
@@ -102,6 +104,24 @@ def _validate(spec: ModelSpec) -> None:
         raise InvalidSpecError(
             f"mlp_ratio {spec.mlp_ratio} times embed_dim {spec.embed_dim} is not a whole FFN width"
         )
+
+
+def _validate_query_groups(spec: ModelSpec) -> None:
+    if spec.kv_heads is None:
+        if spec.query_groups:
+            raise InvalidSpecError("query_groups needs kv_heads (grouped-query attention)")
+        return
+    if not isinstance(spec.kv_heads, int) or not 1 <= spec.kv_heads <= spec.num_heads or spec.branches != 1:
+        raise InvalidSpecError(f"kv_heads must be an integer from 1 to num_heads ({spec.num_heads}) in an "
+                               f"unbranched model, got {spec.kv_heads!r} with {spec.branches} branch(es)")
+    if not spec.query_groups and spec.num_heads % spec.kv_heads:
+        raise InvalidSpecError(f"{spec.num_heads} heads do not split evenly over {spec.kv_heads} kv_heads; "
+                               "give query_groups per block")
+    if spec.query_groups and (len(spec.query_groups) != spec.depth or any(
+            len(groups) != spec.kv_heads or sum(groups) != spec.num_heads or min(groups) < 1
+            for groups in spec.query_groups)):
+        raise InvalidSpecError(f"query_groups must give each of the {spec.depth} blocks {spec.kv_heads} positive "
+                               f"counts adding up to {spec.num_heads} heads")
 
 
 def create(name: str, checkpoint: str | Path | None = None, **overrides) -> VisionTransformer:

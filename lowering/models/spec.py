@@ -45,7 +45,9 @@ class ModelSpec:
     `head_dim` is the width of one attention head; a merged (reparameterized) model keeps
     the branches' head width while its head count grows, so it is stored, not derived.
     `attention` names each block's attention (`lowering.models.layers.ATTENTION_KINDS`),
-    one name for every block or one per block.
+    one name for every block or one per block. `kv_heads` (None: as many as `num_heads`)
+    makes attention grouped-query; `query_groups` then holds each block's query heads
+    per key/value head where they are not equal (a key-norm allocation), else is empty.
     """
 
     name: str
@@ -60,6 +62,8 @@ class ModelSpec:
     mlp_ratio: float = 4.0
     branches: int = 1
     attention: tuple[str, ...] = ("softmax",)
+    kv_heads: int | None = None
+    query_groups: tuple[tuple[int, ...], ...] = ()
     distilled: bool = False
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
 
@@ -79,6 +83,14 @@ class ModelSpec:
         """The attention of block `index`."""
         return self.attention[0] if len(self.attention) == 1 else self.attention[index]
 
+    def block_query_groups(self, index: int) -> tuple[int, ...] | None:
+        """Block `index`'s query heads per key/value head; None for multi-head attention."""
+        if self.kv_heads is None:
+            return None
+        if self.query_groups:
+            return self.query_groups[index]
+        return (self.num_heads // self.kv_heads,) * self.kv_heads
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -89,6 +101,8 @@ class ModelSpec:
         pre = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
         if "attention" in fields:
             fields["attention"] = tuple(fields["attention"])
+        if "query_groups" in fields:
+            fields["query_groups"] = tuple(tuple(groups) for groups in fields["query_groups"])
         return cls(preprocessing=Preprocessing(**pre), **fields)
 
     def overrides(self) -> dict:

@@ -38,7 +38,8 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(spec.img_size, spec.patch_size, spec.in_chans, dim)
         block_args = (dim, spec.num_heads, spec.head_dim, spec.mlp_hidden_dim)
         if spec.branches == 1:
-            blocks = [Block(*block_args, spec.block_attention(i)) for i in range(spec.depth)]
+            blocks = [Block(*block_args, spec.block_attention(i), spec.block_query_groups(i))
+                      for i in range(spec.depth)]
         else:
             blocks = [BranchedBlock(*block_args, spec.branches, spec.block_attention(i)) for i in range(spec.depth)]
         self.blocks = nn.Sequential(*blocks)
@@ -52,9 +53,15 @@ class VisionTransformer(nn.Module):
     def spec(self) -> ModelSpec:
         """The model as it is now: the block layout is read from the blocks, so a model
         whose blocks were merged by `lowering.reparam` describes the merged structure."""
-        kinds = tuple(block.layout()["attention"] for block in self.blocks)
-        attention = kinds[:1] if len(set(kinds)) == 1 else kinds
-        return replace(self._built_spec, depth=len(self.blocks), **{**self.blocks[0].layout(), "attention": attention})
+        layouts = [block.layout() for block in self.blocks]
+        kinds = tuple(layout["attention"] for layout in layouts)
+        groups = tuple(layout.pop("query_groups") for layout in layouts)
+        grouped = {"kv_heads": None, "query_groups": ()}
+        if groups[0] is not None:
+            uniform = all(len(set(block_groups)) == 1 for block_groups in groups)
+            grouped = {"kv_heads": len(groups[0]), "query_groups": () if uniform else groups}
+        return replace(self._built_spec, depth=len(self.blocks),
+                       **{**layouts[0], "attention": kinds[:1] if len(set(kinds)) == 1 else kinds, **grouped})
 
     def prefix_tokens(self, batch: int) -> torch.Tensor:
         tokens = [self.cls_token]

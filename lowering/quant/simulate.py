@@ -97,6 +97,11 @@ def fake_quantize(model: VisionTransformer, config: QuantConfig) -> VisionTransf
         raise UnsupportedModelError(
             f"fake_quantize needs a lowering.models VisionTransformer, got {type(model).__name__}"
         )
+    if model.spec.kv_heads is not None:
+        raise UnsupportedModelError(
+            "fake-quant simulation covers multi-head attention only; this model has grouped-query attention "
+            f"({model.spec.kv_heads} key/value heads). Lower it with --quant int8 to measure int8 instead"
+        )
     sim = reparameterize(model)
     image_bits = IMAGE_INPUT_BITS if config.activation_bits is not None else None
     sim.patch_embed.proj = FakeQuantConv2d(sim.patch_embed.proj, _weights(config), _uniform(image_bits, config))

@@ -1,4 +1,5 @@
-"""ReLU and scaling attention lower to every backend, verified against the eager model.
+"""ReLU and scaling attention, and grouped-query attention with equal and unequal groups,
+lower to every backend, verified against the eager model.
 
 The models are trained briefly on the digits: int8 of a randomly initialized ReLU
 attention loses too much (cosine 0.87) to say anything about the variant."""
@@ -14,9 +15,14 @@ TARGETS = tuple(Target(*t.split("/")) for t in
 BRIEF = TrainingSettings(epochs=2, batch_size=32, train_limit=256)
 
 
-@pytest.mark.parametrize("name", ["deit_tiny_relu_attn", "deit_tiny_scaling_attn"])
-def test_an_attention_variant_lowers_and_verifies_on_every_backend(name, artifact_cache):
-    model, _ = train_or_load(name, BRIEF, depth=2, img_size=32, num_classes=10)
+@pytest.mark.parametrize("name, overrides", [
+    ("deit_tiny_relu_attn", {}),
+    ("deit_tiny_scaling_attn", {}),
+    ("deit_small_gqa", {}),
+    ("deit_tiny", {"kv_heads": 2, "query_groups": ((2, 1), (1, 2))}),
+])
+def test_an_attention_variant_lowers_and_verifies_on_every_backend(name, overrides, artifact_cache):
+    model, _ = train_or_load(name, BRIEF, depth=2, img_size=32, num_classes=10, **overrides)
     images, description = calibration_set(model.spec, num_images=16)
     spec = LoweringSpec(targets=TARGETS, calibration=CalibrationSet(images, description))
     artifacts = {str(a.target): a.manifest for a in lower_model(model, spec, cache=artifact_cache)}
