@@ -29,6 +29,8 @@ def _family() -> dict[str, ModelSpec]:
         name = f"deit_tiny_{kind}_attn"
         specs[name] = replace(specs["deit_tiny"], name=name, attention=(kind,))
     specs["deit_small_gqa"] = replace(specs["deit_small"], name="deit_small_gqa", kv_heads=2)
+    specs["deit_tiny_gated_class_attn"] = replace(specs["deit_tiny"], name="deit_tiny_gated_class_attn",
+                                                  class_attention_blocks=2, gate_tasks=4)
     return specs
 
 
@@ -95,6 +97,14 @@ def _validate(spec: ModelSpec) -> None:
             f"or one per block ({spec.depth})"
         )
     _validate_query_groups(spec)
+    for key in ("class_attention_blocks", "gate_tasks", "task"):
+        value = getattr(spec, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidSpecError(f"{key} must be a non-negative integer, got {value!r}")
+    if spec.gate_tasks and not spec.class_attention_blocks:
+        raise InvalidSpecError("gate_tasks gates the class-attention blocks: give class_attention_blocks too")
+    if spec.task >= max(spec.gate_tasks, 1):
+        raise InvalidSpecError(f"task {spec.task} is not one of the {spec.gate_tasks} gated tasks")
     if spec.img_size % spec.patch_size:
         raise InvalidSpecError(
             f"img_size {spec.img_size} is not a multiple of patch_size {spec.patch_size}"

@@ -48,6 +48,9 @@ class ModelSpec:
     one name for every block or one per block. `kv_heads` (None: as many as `num_heads`)
     makes attention grouped-query; `query_groups` then holds each block's query heads
     per key/value head where they are not equal (a key-norm allocation), else is empty.
+    `class_attention_blocks` CaiT class-attention blocks follow the `depth` blocks; with
+    `gate_tasks` > 0 their linears carry per-task gates, folded for `task` at lowering
+    (`lowering.models.class_attention`).
     """
 
     name: str
@@ -64,6 +67,9 @@ class ModelSpec:
     attention: tuple[str, ...] = ("softmax",)
     kv_heads: int | None = None
     query_groups: tuple[tuple[int, ...], ...] = ()
+    class_attention_blocks: int = 0
+    gate_tasks: int = 0
+    task: int = 0
     distilled: bool = False
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
 
@@ -78,6 +84,11 @@ class ModelSpec:
     @property
     def mlp_hidden_dim(self) -> int:
         return int(self.embed_dim * self.mlp_ratio)
+
+    @property
+    def has_training_structure(self) -> bool:
+        """Whether lowering must fold something first: parallel branches, or gates."""
+        return self.branches > 1 or self.gate_tasks > 0
 
     def block_attention(self, index: int) -> str:
         """The attention of block `index`."""

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lowering.models.branched import BranchedBlock
+from lowering.models.class_attention import ClassAttentionBlock, GatedLinear
 from lowering.models.layers import Block, PatchEmbed, layer_norm
 from lowering.models.spec import ModelSpec
 
@@ -43,6 +44,10 @@ class VisionTransformer(nn.Module):
         else:
             blocks = [BranchedBlock(*block_args, spec.branches, spec.block_attention(i)) for i in range(spec.depth)]
         self.blocks = nn.Sequential(*blocks)
+        if spec.class_attention_blocks:
+            self.blocks_token_only = nn.Sequential(*(
+                ClassAttentionBlock(*block_args, spec.gate_tasks, spec.task) for _ in range(spec.class_attention_blocks)
+            ))
         self.norm = layer_norm(dim)
         self.head = nn.Linear(dim, spec.num_classes)
         if spec.distilled:
@@ -60,7 +65,8 @@ class VisionTransformer(nn.Module):
         if groups[0] is not None:
             uniform = all(len(set(block_groups)) == 1 for block_groups in groups)
             grouped = {"kv_heads": len(groups[0]), "query_groups": () if uniform else groups}
-        return replace(self._built_spec, depth=len(self.blocks),
+        gated = any(isinstance(module, GatedLinear) for module in self.modules())
+        return replace(self._built_spec, depth=len(self.blocks), gate_tasks=self._built_spec.gate_tasks if gated else 0,
                        **{**layouts[0], "attention": kinds[:1] if len(set(kinds)) == 1 else kinds, **grouped})
 
     def prefix_tokens(self, batch: int) -> torch.Tensor:
@@ -71,8 +77,10 @@ class VisionTransformer(nn.Module):
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(images)
-        x = torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1) + self.pos_embed
-        return self.norm(self.blocks(x))
+        x = self.blocks(torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1) + self.pos_embed)
+        if self._built_spec.class_attention_blocks:
+            x = self.blocks_token_only(x)
+        return self.norm(x)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         logits = self.head(features[:, 0])

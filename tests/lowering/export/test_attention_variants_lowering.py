@@ -1,5 +1,6 @@
-"""ReLU and scaling attention, and grouped-query attention with equal and unequal groups,
-lower to every backend, verified against the eager model.
+"""ReLU and scaling attention, grouped-query attention with equal and unequal groups, and
+gated class attention (its gates folded on the way) lower to every backend, verified
+against the eager model.
 
 The models are trained briefly on the digits: int8 of a randomly initialized ReLU
 attention loses too much (cosine 0.87) to say anything about the variant."""
@@ -20,6 +21,7 @@ BRIEF = TrainingSettings(epochs=2, batch_size=32, train_limit=256)
     ("deit_tiny_scaling_attn", {}),
     ("deit_small_gqa", {}),
     ("deit_tiny", {"kv_heads": 2, "query_groups": ((2, 1), (1, 2))}),
+    ("deit_tiny_gated_class_attn", {"task": 1}),
 ])
 def test_an_attention_variant_lowers_and_verifies_on_every_backend(name, overrides, artifact_cache):
     model, _ = train_or_load(name, BRIEF, depth=2, img_size=32, num_classes=10, **overrides)
