@@ -8,12 +8,13 @@ from pathlib import Path
 
 from vitdeploy.errors import VitdeployError
 from lowering.models.layers import ATTENTION_KINDS
-from lowering.models.spec import HALF, ModelSpec, Preprocessing
+from lowering.models.spec import CLIP_MEAN, CLIP_STD, HALF, ModelSpec, Preprocessing
 from lowering.models.vit import VisionTransformer
 
 _VIT_PREPROCESSING = Preprocessing(mean=HALF, std=HALF, crop_pct=0.9)
 _DEIT_PREPROCESSING = Preprocessing()
 _SIZES = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
+OUTPUTS = ("logits", "embedding")
 
 
 def _family() -> dict[str, ModelSpec]:
@@ -29,6 +30,11 @@ def _family() -> dict[str, ModelSpec]:
         name = f"deit_tiny_{kind}_attn"
         specs[name] = replace(specs["deit_tiny"], name=name, attention=(kind,))
     specs["deit_small_gqa"] = replace(specs["deit_small"], name="deit_small_gqa", kv_heads=2)
+    # CLIP's image encoder (TinyCLIP's ViT): pre-norm, class-token pooling, a bias-free
+    # projection to a 256-wide embedding.
+    specs["vit_tiny_clip"] = replace(specs["vit_tiny"], name="vit_tiny_clip", num_classes=256, pre_norm=True,
+                                     head_bias=False, output="embedding",
+                                     preprocessing=Preprocessing(mean=CLIP_MEAN, std=CLIP_STD, crop_pct=1.0))
     specs["deit_tiny_gated_class_attn"] = replace(specs["deit_tiny"], name="deit_tiny_gated_class_attn",
                                                   class_attention_blocks=2, gate_tasks=4)
     return specs
@@ -101,6 +107,8 @@ def _validate(spec: ModelSpec) -> None:
         value = getattr(spec, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise InvalidSpecError(f"{key} must be a non-negative integer, got {value!r}")
+    if spec.output not in OUTPUTS:
+        raise InvalidSpecError(f"output {spec.output!r} must be one of {', '.join(OUTPUTS)}")
     if spec.gate_tasks and not spec.class_attention_blocks:
         raise InvalidSpecError("gate_tasks gates the class-attention blocks: give class_attention_blocks too")
     if spec.task >= max(spec.gate_tasks, 1):

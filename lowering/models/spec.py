@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HALF = (0.5, 0.5, 0.5)
 
 
@@ -50,7 +52,9 @@ class ModelSpec:
     per key/value head where they are not equal (a key-norm allocation), else is empty.
     `class_attention_blocks` CaiT class-attention blocks follow the `depth` blocks; with
     `gate_tasks` > 0 their linears carry per-task gates, folded for `task` at lowering
-    (`lowering.models.class_attention`).
+    (`lowering.models.class_attention`). `pre_norm` puts a LayerNorm before the blocks
+    and `head_bias=False` makes the head a plain projection, as CLIP's image encoder has
+    them; `output` says what the head gives: "logits", or an "embedding" (CLIP's).
     """
 
     name: str
@@ -70,6 +74,9 @@ class ModelSpec:
     class_attention_blocks: int = 0
     gate_tasks: int = 0
     task: int = 0
+    pre_norm: bool = False
+    head_bias: bool = True
+    output: str = "logits"
     distilled: bool = False
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
 

@@ -37,6 +37,7 @@ class VisionTransformer(nn.Module):
         if spec.distilled:
             self.dist_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.patch_embed = PatchEmbed(spec.img_size, spec.patch_size, spec.in_chans, dim)
+        self.norm_pre = layer_norm(dim) if spec.pre_norm else nn.Identity()
         block_args = (dim, spec.num_heads, spec.head_dim, spec.mlp_hidden_dim)
         if spec.branches == 1:
             blocks = [Block(*block_args, spec.block_attention(i), spec.block_query_groups(i))
@@ -49,9 +50,9 @@ class VisionTransformer(nn.Module):
                 ClassAttentionBlock(*block_args, spec.gate_tasks, spec.task) for _ in range(spec.class_attention_blocks)
             ))
         self.norm = layer_norm(dim)
-        self.head = nn.Linear(dim, spec.num_classes)
+        self.head = nn.Linear(dim, spec.num_classes, bias=spec.head_bias)
         if spec.distilled:
-            self.head_dist = nn.Linear(dim, spec.num_classes)
+            self.head_dist = nn.Linear(dim, spec.num_classes, bias=spec.head_bias)
         self.apply(_init_weights)
 
     @property
@@ -77,7 +78,7 @@ class VisionTransformer(nn.Module):
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(images)
-        x = self.blocks(torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1) + self.pos_embed)
+        x = self.blocks(self.norm_pre(torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1) + self.pos_embed))
         if self._built_spec.class_attention_blocks:
             x = self.blocks_token_only(x)
         return self.norm(x)
@@ -95,7 +96,8 @@ class VisionTransformer(nn.Module):
 def _init_weights(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=0.02)
-        nn.init.zeros_(module.bias)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
