@@ -5,24 +5,33 @@ for a whole ViT.
     run_matmuls(shapes, threads, rounds, quick) -> rows  # one row per timed call
     summarize(rows) -> rows                              # median GFLOP/s per kernel, shape, threads
     round_medians(rows) -> rows                          # the same per round (the CSV keeps these)
-    gemm_bound_ms(spec, summary, dtype, library, threads) -> ms   # sum of the model's matmuls at measured speed
+    gemm_bound_ms(spec, summary, dtype, threads) -> ms   # sum of the model's matmuls at the fastest measured speed
 
-fp32 through torch (oneDNN/MKL) and numpy (its BLAS), int8 x int8 -> int32 through
-`torch._int_mm`. One FLOP = one multiply or one add (2 per MAC), so GFLOP/s = 2 x GMAC/s.
+fp32 through torch (MKL/oneDNN), numpy (its OpenBLAS) and XNNPACK (a one-linear ExecuTorch
+program, `bench.linear_program`, in ExecuTorch's Python runtime); int8 through
+`torch._int_mm` (int8 x int8 -> int32) and XNNPACK's qs8 GEMM (PT2E-quantized linear).
+One FLOP = one multiply or one add (2 per MAC), so GFLOP/s = 2 x GMAC/s.
 """
 
 from __future__ import annotations
 
-import time
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
 
+from bench.gemm_worker import program_key
+from bench.linear_program import linear_program
 from lowering.models import ModelSpec
 
 PEAK_SHAPE = ("square", 1, 1024, 1024, 1024)
-KERNELS = (("torch", "fp32"), ("numpy", "fp32"), ("torch", "int8"))
+KERNELS = (("torch", "fp32"), ("numpy", "fp32"), ("xnnpack", "fp32"), ("torch", "int8"), ("xnnpack", "int8"))
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def vit_gemms(spec: ModelSpec) -> list[tuple[str, int, int, int, int]]:
@@ -45,52 +54,37 @@ def vit_gemms(spec: ModelSpec) -> list[tuple[str, int, int, int, int]]:
     ]
 
 
-def _operands(library: str, dtype: str, m: int, k: int, n: int):
-    generator = torch.Generator().manual_seed(0)
-    if dtype == "int8":
-        a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=generator)
-        b = torch.randint(-128, 128, (k, n), dtype=torch.int8, generator=generator)
-        return lambda: torch._int_mm(a, b)
-    a = torch.randn(m, k, generator=generator)
-    b = torch.randn(k, n, generator=generator)
-    if library == "numpy":
-        a_np, b_np = a.numpy(), b.numpy()
-        return lambda: a_np @ b_np
-    return lambda: torch.mm(a, b)
+def blas_overrides() -> dict[str, str]:
+    """The OpenBLAS tuning variables set in this environment, which the GEMM workers unset."""
+    return {name: os.environ[name] for name in BLAS_OVERRIDES if name in os.environ}
 
 
-def _time_calls(call, min_calls: int, min_seconds: float) -> list[float]:
-    for _ in range(3):
-        call()
-    samples = []
-    started = time.perf_counter()
-    while len(samples) < min_calls or time.perf_counter() - started < min_seconds:
-        start = time.perf_counter_ns()
-        call()
-        samples.append((time.perf_counter_ns() - start) / 1e6)
-    return samples
+def _worker_env(threads: int) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name not in BLAS_OVERRIDES}
+    env["OPENBLAS_NUM_THREADS"] = str(threads)  # read once, when numpy loads OpenBLAS
+    return env
 
 
 def run_matmuls(shapes, threads: tuple[int, ...], rounds: int, quick: bool) -> list[dict]:
-    """Time every kernel x shape x thread count, interleaved in `rounds`; one row per call."""
+    """Time every kernel x shape in `rounds` interleaved rounds, in one worker process
+    per thread count (`bench.gemm_worker`) with OpenBLAS's tuning variables unset
+    (`blas_overrides`); one row per timed call."""
     min_calls, min_seconds = (5, 0.02) if quick else (10, 0.1)
     unique = list(dict.fromkeys((name, m, k, n) for name, _, m, k, n in shapes))
+    programs = {program_key(dtype, m, k, n): str(linear_program(m, k, n, dtype))
+                for library, dtype in KERNELS if library == "xnnpack" for _, m, k, n in unique}
     rows = []
-    previous = torch.get_num_threads()
-    try:
-        for round_number in range(rounds):
-            for count in threads:
-                torch.set_num_threads(count)
-                with threadpool_limits(limits=count):
-                    for library, dtype in KERNELS:
-                        for name, m, k, n in unique:
-                            call = _operands(library, dtype, m, k, n)
-                            for sample in _time_calls(call, min_calls, min_seconds):
-                                rows.append({"library": library, "dtype": dtype, "shape": name, "m": m, "k": k,
-                                             "n": n, "threads": count, "round": round_number, "ms": sample,
-                                             "gflops": 2 * m * k * n / (sample / 1e3) / 1e9})
-    finally:
-        torch.set_num_threads(previous)
+    with tempfile.TemporaryDirectory(prefix="vitdeploy-gemm-") as scratch:
+        for count in threads:
+            plan, out = Path(scratch) / f"plan-{count}.json", Path(scratch) / f"rows-{count}.json"
+            plan.write_text(json.dumps({"threads": count, "rounds": rounds, "min_calls": min_calls,
+                                        "min_seconds": min_seconds, "kernels": KERNELS, "shapes": unique,
+                                        "programs": programs}))
+            done = subprocess.run([sys.executable, "-m", "bench.gemm_worker", str(plan), str(out)], cwd=REPO,
+                                  env=_worker_env(count), capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"GEMM worker at {count} thread(s) failed:\n{done.stderr[-3000:]}")
+            rows += json.loads(out.read_text())
     return rows
 
 
@@ -124,8 +118,12 @@ def round_medians(rows: list[dict]) -> list[dict]:
             for (library, dtype, shape, m, k, n, threads, round_number), times in groups.items()]
 
 
-def gemm_bound_ms(spec: ModelSpec, summary: list[dict], dtype: str, library: str, threads: int) -> float:
-    """The time one forward pass of `spec` spends in matmuls alone, at the measured medians."""
-    p50 = {(s["shape"], s["m"], s["k"], s["n"]): s["p50_ms"] for s in summary
-           if s["dtype"] == dtype and s["library"] == library and s["threads"] == threads}
+def gemm_bound_ms(spec: ModelSpec, summary: list[dict], dtype: str, threads: int) -> float:
+    """The time one forward pass of `spec` spends in matmuls alone, each at the fastest
+    library's measured median for its shape."""
+    p50: dict[tuple, float] = {}
+    for s in summary:
+        if s["dtype"] == dtype and s["threads"] == threads:
+            key = (s["shape"], s["m"], s["k"], s["n"])
+            p50[key] = min(p50.get(key, float("inf")), s["p50_ms"])
     return sum(count * p50[(name, m, k, n)] for name, count, m, k, n in vit_gemms(spec))

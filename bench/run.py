@@ -1,7 +1,9 @@
 """The benchmark command: `python -m bench.run [--quick] [--only SECTIONS] [--out DIR]`.
 
 Sections (default: all): runtimes, limit (needs runtimes' records for the distance
-table; its matmuls always run), reparam, arm (emulated ARM64; needs
+table; its GEMMs always run), zoo (vitdeploy against stock ExecuTorch lowering on the
+timm graphs and the registry's DeiT/ViT-Tiny; uses limit's GEMMs when limit runs too,
+measures them itself otherwise; also writes zoo.md), reparam, arm (emulated ARM64; needs
 `vitdeploy devices setup qemu-arm64`), overhead, demo_time (the demo from a cold and a
 warm cache, about 8 minutes). Writes one CSV per table, raw samples
 included, and SUMMARY.md into `--out` (default results/benchmarks).
@@ -15,14 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-from bench import demo_time, limit, overhead, reparam, runtimes
+from bench import demo_time, limit, overhead, reparam, runtimes, zoo
 from bench.machine import describe_machine, load_average
 from bench.measure import Budget, Section
 from bench.tables import write_csv
 from lowering.models import resolve_spec
 from lowering.runtime import prepare_runtime
 
-SECTIONS = ("runtimes", "limit", "reparam", "arm", "overhead", "demo_time")
+SECTIONS = ("runtimes", "limit", "zoo", "reparam", "arm", "overhead", "demo_time")
 DEFAULT_OUT = Path("results/benchmarks")
 
 
@@ -66,6 +68,22 @@ def _summary(command: str, machine: dict, sections: list[tuple[Section, float, t
     return "\n".join(lines) + "\n"
 
 
+def _write_zoo(out: Path, command: str, machine: dict, outcome: tuple, quick: bool) -> None:
+    """zoo.md: the zoo section as a page of its own."""
+    section, seconds, before, after = outcome
+    versions = ", ".join(f"{name} {value}" for name, value in machine["versions"].items())
+    page = "\n".join([
+        "# Zoo: vitdeploy's ExecuTorch lowering against stock lowering", "",
+        f"Command: `{command}`" + (" (QUICK: a smoke run, too few samples to be evidence)" if quick else ""),
+        f"Date (UTC): {machine['date_utc']}; wall time {seconds:.0f} s; load average before "
+        f"{before[0]:.2f}/{before[1]:.2f}/{before[2]:.2f}, after {after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f}",
+        f"Machine: {machine['cpu']}; {machine['cores']} cores; virtualized: {machine['virtualized']}",
+        f"Toolchain: {versions}", "",
+        "Data: " + ", ".join(f"`{name}.csv`" for name in section.tables), "", section.markdown])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "zoo.md").write_text(page + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     budget = Budget(quick=args.quick)
@@ -76,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_runtime("executorch", 1)
     done: list[tuple[Section, float, tuple, tuple]] = []
     runtime_records, deit_spec = None, resolve_spec("deit_tiny")
-    deit_macs = 0
+    deit_macs, gemms = 0, None
 
     def timed(name: str, action) -> None:
         print(f"[bench] {name} ...", flush=True)
@@ -94,7 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             return section
         timed("runtimes", runtimes_section)
     if "limit" in args.sections:
-        timed("limit", lambda: limit.run(budget, deit_spec, runtime_records, deit_macs))
+        def limit_section():
+            nonlocal gemms
+            gemms = limit.measure_gemms(budget, deit_spec)
+            return limit.run(budget, deit_spec, runtime_records, deit_macs, gemms)
+        timed("limit", limit_section)
+    if "zoo" in args.sections:
+        timed("zoo", lambda: zoo.run(budget, (gemms or limit.measure_gemms(budget, deit_spec))[1]))
+        _write_zoo(args.out, command, machine, done[-1], args.quick)
     if "reparam" in args.sections:
         timed("reparam", lambda: reparam.run_host(budget))
     if "arm" in args.sections:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench.tables import markdown_table, write_csv
+from bench.zoo_targets import outside_ops
 from lowering.data import calibration_set
 from lowering.export import CalibrationSet, LoweringSpec, Target, lower_model
 from lowering.runtime import load_artifact
@@ -34,16 +34,11 @@ COLUMNS = (("model", "model"), ("target", "target"), ("XNNPACK segments", "segme
            ("verification (vs the exported program)", "verification"), ("lowering s", "lowering_s"))
 
 
-def _outside(delegation: dict) -> str:
-    top = Counter(delegation.get("fallback_ops", {})).most_common(4)
-    return ", ".join(f"{op.removeprefix('aten.')} {n}" for op, n in top) or "none"
-
-
 def _row(name: str, artifact, recorded: dict) -> dict:
     manifest = artifact.manifest
     verification = manifest.verification
     row = {"model": name, "target": str(artifact.target), "segments": manifest.delegation.get("num_delegates", ""),
-           "outside": _outside(manifest.delegation) if "num_delegates" in manifest.delegation else "",
+           "outside": outside_ops(manifest.delegation, top=4) if "num_delegates" in manifest.delegation else "",
            "error_vs_timm": "", "lowering_s": round(manifest.lowering_seconds, 1)}
     if verification.get("status") == "pending-macos":
         row["verification"] = "spec ok" if verification["spec_check"]["passed"] else "spec problems"

@@ -2,8 +2,8 @@
 
 An artifact is keyed by everything that shapes it: the weights' bytes, the model spec,
 whether it was reparameterized, the lowering settings (backend, quantization mode,
-input shape, calibration identity, Core ML deployment target), the export form and its
-version (FORM_VERSIONS), LOWERING_VERSION, and the toolchain versions. Entries live in
+input shape, calibration identity, Core ML deployment target), the backend's graph passes
+with their versions (`passes.identity`), LOWERING_VERSION, and the toolchain versions. Entries live in
 `user_cache_dir()/artifacts/<key>/` holding one artifact and its manifest.
 
 Nothing half-written is ever visible: artifacts are built in a staging directory on the

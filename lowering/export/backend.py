@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from lowering.export.passes import GraphPass
 from lowering.verify import Thresholds
 from vitdeploy.runtimes import RUNTIMES, Runtime
 
@@ -19,6 +20,8 @@ class Backend:
     PreparedCalibrator its static quantizer calls (a hook without it is not used);
     `observes_images`: whether that quantizer runs the calibration images itself even
     when a hook fixes ranges (ONNX Runtime), rather than the hook replacing them (PT2E).
+    `passes`: the graph passes (`lowering.export.passes`) run on every model's exported
+    program before `build` sees it (none: the program as torch.export wrote it).
     `key_settings`: LoweringSpec fields that shape its artifacts (they key the cache).
     `build(BuildJob) -> Built`; `check_spec(path, job) -> verification dict` stands in
     for the numerical check where the runtime cannot run (None: it always can).
@@ -26,7 +29,6 @@ class Backend:
 
     name: str
     runtime: str
-    form: str
     modes: Mapping[str, Thresholds]
     calibrated_modes: tuple[str, ...]
     toolchain_packages: tuple[str, ...]
@@ -35,6 +37,7 @@ class Backend:
     observes_images: bool = False
     key_settings: tuple[str, ...] = ()
     check_spec: Callable | None = None
+    passes: tuple[GraphPass, ...] = ()
 
     @property
     def runs(self) -> Runtime:

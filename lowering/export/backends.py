@@ -5,7 +5,7 @@
     parse_targets(backends, modes) -> (targets, skipped notes)
 
 A backend's module (`lowering/export/<name>.py`) declares its `BACKEND`: the runtime
-that executes its artifacts (`vitdeploy.runtimes`), its export form, its quantization
+that executes its artifacts (`vitdeploy.runtimes`), its graph passes, its quantization
 modes with their verification thresholds, which modes calibrate, the packages whose
 versions shape its artifacts, how it builds an artifact, and how an artifact is checked
 where its runtime cannot run. Adding a backend is one module and one line below.

@@ -24,8 +24,9 @@ import numpy as np
 
 from lowering.export import pt2e
 from lowering.export.backend import Backend
-from lowering.export.graph_fixes import fold_constants, remove_no_ops
+from lowering.export.graph_fixes import remove_no_ops
 from lowering.export.job import BuildJob, Built
+from lowering.export.passes.constants import fold_constants
 from lowering.export.unsupported import LoweringError, explain_failure
 from lowering.verify import EXACT, HALF_PRECISION, INT8_WEIGHTS, STATIC_INT8
 
@@ -66,7 +67,7 @@ def build(job: BuildJob) -> Built:
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # coremltools' progress bars
             model = ct.convert(
-                remove_no_ops(fold_constants(program)),
+                remove_no_ops(fold_constants(program.run_decompositions({}))),
                 inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(job.example.shape), dtype=np.float32)],
                 outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
                 convert_to="mlprogram",
@@ -87,7 +88,6 @@ def build(job: BuildJob) -> Built:
     path = job.stem.with_suffix(BACKEND.suffix)
     model.save(str(path))
     details = {
-        "form": BACKEND.form,
         "compute_precision": "float32" if quant == "fp32" else "float16",
         "deployment_target": job.spec.coreml_deployment_target,
         "converter": "coremltools.convert(ExportedProgram, convert_to='mlprogram')",
@@ -176,7 +176,7 @@ def check_spec(path: Path, job: BuildJob) -> dict:
 
 
 BACKEND = Backend(
-    name="coreml", runtime="coreml", form="eager", build=build, check_spec=check_spec,
+    name="coreml", runtime="coreml", build=build, check_spec=check_spec,
     modes={"fp32": EXACT, "fp16": HALF_PRECISION, "w8": INT8_WEIGHTS, "w8a8": STATIC_INT8}, calibrated_modes=("w8a8",),
     toolchain_packages=("coremltools", "torchao"), key_settings=("coreml_deployment_target",),
 )

@@ -5,11 +5,10 @@
                                         refuses them at load time)
     make_softmax_layout_safe(program)   ExecuTorch/XNNPACK: no softmax over a 4-D tensor,
                                         which the delegate may hold channels-last
-    fold_constants(program)             Core ML: every value computed from constants alone
-                                        (masks built with arange and where) precomputed
 
-Both return a new program and leave the given one as it was; the program computes the
-same function, bit for bit.
+Each returns a new program and leaves the given one as it was; the program computes the
+same function, bit for bit. (Constant folding, which Core ML needs too, is a graph pass:
+`passes.constants.fold_constants`.)
 
 XNNPACK's delegate keeps a 4-D tensor channels-last (NHWC) from a convolution (or pooling,
 upsampling, mean) through every operator its `ChannelsLastTaggedReshapePass` takes as
@@ -22,12 +21,10 @@ NCHW), so the softmax of that view normalizes the right dimension.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-
 import torch
 from torch.export import ExportedProgram
-from torch.export.graph_signature import ExportGraphSignature, OutputSpec, TensorArgument
+
+from lowering.export.passes.graph import PROVENANCE, Edit, calls, rewritten
 
 # Part of the artifact cache key: bump it when a rewrite here changes what it writes.
 GRAPH_FIXES_VERSION = 3
@@ -35,42 +32,11 @@ aten = torch.ops.aten
 _ALIASES = (aten.alias.default, aten.alias_copy.default)
 _PADS = (aten.pad.default, aten.constant_pad_nd.default)
 _SOFTMAXES = (aten.softmax.int, aten._softmax.default)
-# Node metadata a view inherits from the softmax it wraps: module path and source line.
-_PROVENANCE = ("nn_module_stack", "stack_trace")
-
-
-def _calls(graph: torch.fx.Graph, targets) -> list[torch.fx.Node]:
-    return [node for node in graph.nodes if node.op == "call_function" and node.target in targets]
-
-
-def _rewritten(program: ExportedProgram, rewrite: Callable[[torch.fx.Graph], None]) -> ExportedProgram:
-    """A copy of `program` whose graph `rewrite` changed in place; output specs follow the
-    output nodes, which the rewrite may have replaced."""
-    module = copy.deepcopy(program.graph_module)
-    rewrite(module.graph)
-    module.graph.lint()
-    module.recompile()
-    signature = program.graph_signature
-    output_specs = [
-        OutputSpec(spec.kind, TensorArgument(node.name), spec.target) if isinstance(spec.arg, TensorArgument) else spec
-        for spec, node in zip(signature.output_specs, module.graph.output_node().args[0])
-    ]
-    return ExportedProgram(
-        root=module,
-        graph=module.graph,
-        graph_signature=ExportGraphSignature(signature.input_specs, output_specs),
-        state_dict=program.state_dict,
-        range_constraints=program.range_constraints,
-        module_call_graph=program.module_call_graph,
-        example_inputs=program.example_inputs,
-        constants=program.constants,
-        verifiers=program.verifiers,
-    )
 
 
 def _no_ops(graph: torch.fx.Graph) -> list[torch.fx.Node]:
-    pads = [node for node in _calls(graph, _PADS) if not any(node.args[1])]
-    return _calls(graph, _ALIASES) + pads
+    pads = [node for node in calls(graph, _PADS) if not any(node.args[1])]
+    return calls(graph, _ALIASES) + pads
 
 
 def remove_no_ops(program: ExportedProgram) -> ExportedProgram:
@@ -88,12 +54,13 @@ def remove_no_ops(program: ExportedProgram) -> ExportedProgram:
     if not _no_ops(program.graph):
         return program
 
-    def bypass(graph: torch.fx.Graph) -> None:
+    def bypass(edit: Edit) -> None:
+        graph = edit.graph
         for node in _no_ops(graph):
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
 
-    return _rewritten(program, bypass)
+    return rewritten(program, bypass)
 
 
 def _over_last_of_4d(softmax: torch.fx.Node) -> bool:
@@ -111,14 +78,15 @@ def make_softmax_layout_safe(program: ExportedProgram) -> ExportedProgram:
     NCHW before it (and one back after it if a convolution follows), a softmax whose input
     is NCHW only two reshapes. A program without such softmaxes is returned as it is.
     """
-    if not any(_over_last_of_4d(node) for node in _calls(program.graph, _SOFTMAXES)):
+    if not any(_over_last_of_4d(node) for node in calls(program.graph, _SOFTMAXES)):
         return program
 
-    def widen(graph: torch.fx.Graph) -> None:
-        for softmax in filter(_over_last_of_4d, _calls(graph, _SOFTMAXES)):
+    def widen(edit: Edit) -> None:
+        graph = edit.graph
+        for softmax in filter(_over_last_of_4d, calls(graph, _SOFTMAXES)):
             source, result = softmax.args[0], softmax.meta["val"]
             shape = list(source.meta["val"].shape)
-            provenance = {key: softmax.meta[key] for key in _PROVENANCE if key in softmax.meta}
+            provenance = {key: softmax.meta[key] for key in PROVENANCE if key in softmax.meta}
             with graph.inserting_before(softmax):
                 wide = graph.call_function(aten.view.default, (source, [1, *shape]))
             with graph.inserting_after(softmax):
@@ -129,18 +97,4 @@ def make_softmax_layout_safe(program: ExportedProgram) -> ExportedProgram:
             softmax.meta["val"] = result.view(1, *shape)
             narrow.meta = {**provenance, "val": result}
 
-    return _rewritten(program, widen)
-
-
-def fold_constants(program: ExportedProgram) -> ExportedProgram:
-    """`program`, decomposed (`run_decompositions({})`), with every node whose inputs are
-    all constants replaced by its value (ExecuTorch's constant propagation).
-
-    Exported Hugging Face models build their all-true attention mask at run time from
-    `arange`, comparisons and `where`, and Core ML has no converter for `where` with a
-    scalar; folded, the mask is a constant. (Not for ExecuTorch: XNNPACK failed to run
-    Swin's folded program, "Propagating input shapes failed".)
-    """
-    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
-
-    return constant_prop_pass(program.run_decompositions({}))
+    return rewritten(program, widen)

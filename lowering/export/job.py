@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 class BuildJob:
     """One artifact to build.
 
-    `exported`: torch.export of the backend's export form, shared by every target of
-    that form. `stem`: the artifact's path without suffix, inside a private temporary
+    `exported`: torch.export of the model after the backend's graph passes, shared by
+    every target of that backend. `stem`: the artifact's path without suffix, inside a private temporary
     directory. `scratch`: a folder shared by the targets of one lowering call, for
     intermediate files several of them reuse (each backend names its own). `calibrator`:
     the calibration hook (None when the mode needs none). `calibration_description`:

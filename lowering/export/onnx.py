@@ -186,7 +186,7 @@ def build(job: BuildJob) -> Built:
     quant = job.target.quant
     exported = _fp32_onnx(job)
     path = job.stem.with_suffix(BACKEND.suffix)
-    details = {"form": BACKEND.form, "opset": _opset(exported), "exporter": "torch.onnx.export(dynamo=True)"}
+    details = {"opset": _opset(exported), "exporter": "torch.onnx.export(dynamo=True)"}
     quantization = None
     if quant == "fp32":
         optimized = job.stem.with_name(job.stem.name + ".opt.onnx")
@@ -207,7 +207,7 @@ def build(job: BuildJob) -> Built:
 # ONNX Runtime's static quantizer observes the calibration images itself; a calibration
 # hook only fixes some tensors' ranges (TensorQuantOverrides).
 BACKEND = Backend(
-    name="onnx", runtime="onnxruntime", form="eager", build=build,
+    name="onnx", runtime="onnxruntime", build=build,
     modes={"fp32": EXACT, "fp16": HALF_PRECISION, "int8": STATIC_INT8, "dynamic-int8": DYNAMIC_INT8},
     calibrated_modes=("int8",), hook_method="onnx_tensor_overrides", observes_images=True,
     toolchain_packages=("onnx", "onnxruntime", "onnxscript"),

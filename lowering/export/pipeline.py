@@ -3,9 +3,9 @@
     lower_model(model, spec, source="random", out_dir=None) -> list[Artifact]
 
 For each target (backend x quantization mode): look the content key up in the artifact
-cache; otherwise reparameterize (a branched model always), rewrite the model into the
-backend's export form and torch.export it (once per form, shared by that form's
-targets), let the backend build the artifact in a staging directory, verify it in its
+cache; otherwise reparameterize (a branched model always), torch.export it (once, shared
+by every target), run the backend's graph passes on the program (`passes`; once per set
+of passes), let the backend build the artifact in a staging directory, verify it in its
 own runtime against the eager model (the model as given, before any merge), write the
 manifest and move both into the cache. With `out_dir`, artifacts are then copied there.
 """
@@ -26,9 +26,9 @@ from torch import nn
 
 from lowering.cache import ArtifactCache, cache_key, ensure_writable, publish, weights_sha256
 from lowering.export.backends import Target, toolchain_versions
-from lowering.export.forms import FORM_VERSIONS, export_form
 from lowering.export.graph_fixes import GRAPH_FIXES_VERSION
 from lowering.export.job import BuildJob, Built
+from lowering.export.passes import apply_passes, identity
 from lowering.export.pt2e import ImageCalibrator
 from lowering.export.settings import LoweringSpec
 from lowering.export.unsupported import LoweringError
@@ -61,13 +61,14 @@ class _Lowering:
         self.spec = spec
         self.log = log
         self.original_spec = model.spec
-        branched = model.spec is not None and model.spec.branches > 1
-        self.reparameterized = spec.reparameterize or branched
+        structured = model.spec is not None and model.spec.has_training_structure
+        self.reparameterized = spec.reparameterize or structured
         self.input_shape = model.input_shape
         self.weights = weights_sha256(self.original)
         self.toolchain = toolchain_versions()
         self._lowered: nn.Module | None = None
-        self._exported: dict[str, tuple[torch.export.ExportedProgram, float]] = {}
+        self._exported: tuple[torch.export.ExportedProgram, float] | None = None
+        self._passed: dict[tuple, tuple[torch.export.ExportedProgram, list[str], float]] = {}
         self._reference: tuple[np.ndarray, np.ndarray, str] | None = None
         generator = torch.Generator().manual_seed(spec.seed)
         self.example = torch.randn(self.input_shape, generator=generator)
@@ -77,11 +78,6 @@ class _Lowering:
         """Static int8 of additions and multiplications too: for the registry's ViTs only
         (`pt2e.xnnpack_quantizer`)."""
         return self.original_spec is not None
-
-    def form(self, target: Target) -> str:
-        """The export form `target` lowers: its backend's for the registry's ViTs (the forms
-        rewrite their modules), the model as given otherwise."""
-        return target.backend_descriptor.form if self.original_spec is not None else "eager"
 
     def model_identity(self) -> dict:
         """What identifies the model beyond its weights: a registry spec, or the source."""
@@ -102,7 +98,6 @@ class _Lowering:
 
     def key(self, target: Target) -> str:
         backend = target.backend_descriptor
-        form = self.form(target)
         return cache_key({
             "weights_sha256": self.weights,
             **self.model_identity(),
@@ -112,9 +107,8 @@ class _Lowering:
             "input_shape": list(self.input_shape),
             "calibration": self.calibration_identity(target),
             "backend_settings": {name: getattr(self.spec, name) for name in backend.key_settings},
-            "form": form,
-            "form_version": FORM_VERSIONS[form],
             "graph_fixes_version": GRAPH_FIXES_VERSION,
+            "graph_passes": identity(backend.passes),
             "int8_elementwise": self.int8_elementwise,
             "toolchain": self.toolchain,
         })
@@ -130,20 +124,31 @@ class _Lowering:
                 self._lowered = self.original
         return self._lowered
 
-    def exported(self, form: str) -> tuple[torch.export.ExportedProgram, float]:
-        """torch.export of the export form, once per form, and the seconds it took."""
-        if form not in self._exported:
+    def exported(self) -> tuple[torch.export.ExportedProgram, float]:
+        """torch.export of the model to lower (once) and the seconds it took."""
+        if self._exported is None:
             start = time.perf_counter()
             if self.input.program is not None and not self.reparameterized:
                 program = self.input.program
             else:
-                model = export_form(self.lowered, form) if self.original_spec is not None else self.lowered
                 try:
-                    program = torch.export.export(model, (self.example,))
+                    program = torch.export.export(self.lowered, (self.example,))
                 except Exception as exc:  # torch.export raises many error types for untraceable code
-                    raise LoweringError(f"torch.export failed on the {form} export form: {exc}") from exc
-            self._exported[form] = (program, time.perf_counter() - start)
-        return self._exported[form]
+                    raise LoweringError(f"torch.export failed: {exc}") from exc
+            self._exported = (program, time.perf_counter() - start)
+        return self._exported
+
+    def passed(self, target: Target) -> tuple[torch.export.ExportedProgram, list[str], float]:
+        """The exported program after `target`'s backend's graph passes, the passes that
+        changed it, and the seconds export and passes took."""
+        passes = target.backend_descriptor.passes
+        key = tuple(graph_pass.name for graph_pass in passes)
+        if key not in self._passed:
+            program, export_seconds = self.exported()
+            start = time.perf_counter()
+            program, fired = apply_passes(program, passes)
+            self._passed[key] = (program, fired, export_seconds + time.perf_counter() - start)
+        return self._passed[key]
 
     def reference(self) -> tuple[np.ndarray, np.ndarray, str]:
         """Verification images, the eager model's logits on them, and their description."""
@@ -180,7 +185,7 @@ class _Lowering:
         """Build, verify and describe one artifact inside `staging` (shared by the call's
         targets: each gets its own folder, intermediates go to `staging/shared`)."""
         backend = target.backend_descriptor
-        program, export_seconds = self.exported(self.form(target))
+        program, fired, export_seconds = self.passed(target)
         calibrator, described = self.calibrator(target)
         folder, scratch = staging / key, staging / "shared"
         folder.mkdir()
@@ -190,6 +195,7 @@ class _Lowering:
                        self.output_shape[-1], calibrator, described, int8_elementwise=self.int8_elementwise)
         start = time.perf_counter()
         built = backend.build(job)
+        built = dataclasses.replace(built, details={**built.details, "graph_passes": fired})
         seconds = export_seconds + time.perf_counter() - start
         verification = self.verify(job, built)
         write_manifest(built.path, self.manifest(target, key, built, seconds, verification))
@@ -347,5 +353,7 @@ def _file_stem(label: str) -> str:
 def _reparameterized_note(label: str, before, after) -> str:
     if before is None or after is None:
         return f"reparameterized {label}: every module with reparameterize() fused"
+    gates = (f"; the gates of task {before.task} (of {before.gate_tasks}) folded into the class-attention weights"
+             if before.gate_tasks and not after.gate_tasks else "")
     return (f"reparameterized {label}: {before.depth} blocks x {before.branches} branches -> {after.depth} blocks, "
-            f"{after.num_heads} heads, FFN width {after.mlp_hidden_dim}")
+            f"{after.num_heads} heads, FFN width {after.mlp_hidden_dim}{gates}")

@@ -3,17 +3,16 @@
 The quantizer annotates linears, convolutions, additions, multiplications and
 concatenations: int8 weights (symmetric, per output channel) and int8 activations
 (per tensor; static ranges from calibration, or computed per inference for dynamic
-quantization of linears). Nodes of the export forms' averaging LayerNorm stay float:
-they are cheap, and quantizing their means and variances too made a digits-trained
-ViT-Tiny's int8 logits four times further from float (1 - cosine 0.0019 against 0.0005,
-PT2E simulation).
+quantization of linears). Nodes the norm passes wrote (`passes.FLOAT_PASSES`: averaging
+linears, reciprocal square roots) stay float.
 """
 
 from __future__ import annotations
 
 import torch
 
-from lowering.export.forms import AveragingLayerNorm
+from lowering.export.passes import FLOAT_PASSES
+from lowering.export.passes.graph import PASS_KEY
 from lowering.export.settings import CalibrationSet, PreparedCalibrator
 
 QUANTIZER = "executorch XNNPACKQuantizer (torchao PT2E)"
@@ -22,16 +21,14 @@ WEIGHTED_OPERATORS = (torch.ops.aten.linear.default, torch.ops.aten.conv1d.defau
 
 
 def _outside_averaging_norm(node: torch.fx.Node) -> bool:
-    stack = (node.meta.get("nn_module_stack") or {}).values()
-    name = f"{AveragingLayerNorm.__module__}.{AveragingLayerNorm.__qualname__}"
-    return not any(kind is AveragingLayerNorm or kind == name for _, kind in stack)
+    return node.meta.get(PASS_KEY) not in FLOAT_PASSES
 
 
 def xnnpack_quantizer(dynamic: bool, elementwise: bool = True):
     """XNNPACK's quantizer: static or dynamic int8 activations, per-channel int8 weights.
 
     `elementwise`: static int8 also covers additions, multiplications and concatenations
-    (the registry's ViTs, whose export forms were measured so); otherwise only linears and
+    (the registry's ViTs, measured so); otherwise only linears and
     convolutions, as ONNX Runtime's static path: quantizing every addition of a Hugging
     Face DeiT (attention masks, residuals) left its logits at cosine 0.89 to eager, against
     0.999 for ONNX Runtime's linears-only int8.

@@ -2,7 +2,7 @@
 
 torch.export records, on every node, the stack of modules that produced it
 (`nn_module_stack`); the innermost entry is the module path of the user's model (export
-forms keep module paths). Converters report a refused operator in their own words, so a
+graph passes keep module paths). Converters report a refused operator in their own words, so a
 failure message is matched against the operators of the exported graph by name.
 """
 

@@ -169,8 +169,8 @@ class RangeCalibrator:
         missing = sorted(set(self.ranges) - set(fixed))
         if missing:
             raise NotDeployableError(
-                f"no PT2E observer found on the input of {', '.join(missing)}: the export form "
-                "no longer quantizes these linears' inputs"
+                f"no PT2E observer found on the input of {', '.join(missing)}: the graph passes "
+                "no longer leave these linears' inputs quantized"
             )
         self.fixed = fixed
 

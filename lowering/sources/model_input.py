@@ -27,7 +27,7 @@ class ModelInput:
     `label`: what reports call the model. `source_kind` (one of SOURCE_KINDS), `source`
     (what the user named) and `source_sha256` (of the files it was read from, None when
     it comes from code alone) are its provenance. `spec`: the registry's description of
-    a built-in ViT (export forms and reparameterization read it); None for other models.
+    a built-in ViT (reparameterization and int8 settings read it); None for other models.
     `program`: the exported program a `.pt2` held, lowered as it is.
     """
 

@@ -90,16 +90,21 @@ def test_op_profiles_read_each_runtimes_own_profiler(tmp_path: Path, monkeypatch
     assert table.splitlines()[0] == "| op type | executorch/fp32 | onnx/fp32 |" and "| all ops |" in table
 
 
-def test_split_linears_turns_the_split_off_and_on_by_the_forms_constants():
-    """bench.split_linears compares whole and split forms by patching these constants."""
-    from unittest import mock
+def test_split_linears_turns_the_split_off_and_on_by_the_pass_settings():
+    """bench.split_linears compares whole and split programs by swapping the pass."""
+    import torch
 
-    import lowering.export.forms as forms
+    from bench.split_linears import passes_with
+    from lowering.export.passes import apply_passes
+    from lowering.export.passes.split_linears import split_wide_linears
     from lowering.reparam import reparameterize
 
     model = reparameterize(create("vit_tiny", depth=1, branches=4, img_size=32, num_classes=10)).eval()
-    assert forms.export_form(model, "xnnpack").blocks[0].attn.groups == 1  # 5 tokens: whole
-    with mock.patch.object(forms, "SPLIT_FROM_TOKENS", 0):
-        assert forms.export_form(model, "xnnpack").blocks[0].attn.groups == 3
-        with mock.patch.object(forms, "MAX_LINEAR_WIDTH", None):
-            assert forms.export_form(model, "xnnpack").blocks[0].attn.groups == 1
+    program = torch.export.export(model, (torch.randn(1, 3, 32, 32),))
+
+    def fired(split):
+        return "split_linears" in apply_passes(program, passes_with(split))[1]
+
+    assert not fired(split_wide_linears())  # 5 tokens: whole
+    assert fired(split_wide_linears(from_tokens=0))
+    assert not fired(split_wide_linears(max_width=None, from_tokens=0))

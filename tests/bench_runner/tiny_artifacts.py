@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -43,25 +44,32 @@ def write_tiny_pte(path: Path) -> Path:
     return path
 
 
+@functools.cache
+def _missing_operator_library():
+    """`vitdeploy_runner_test::twice`, defined once per process (a second definition fails)
+    and kept alive: programs exported with it refer to it."""
+    import torch
+
+    library = torch.library.Library("vitdeploy_runner_test", "DEF")
+    library.define("twice(Tensor x) -> Tensor")
+    library.define("twice.out(Tensor x, *, Tensor(a!) out) -> Tensor(a!)")
+    library.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
+    library.impl("twice.out", lambda x, out: out.copy_(x * 2), "CompositeExplicitAutograd")
+    return library
+
+
 def write_missing_operator_pte(path: Path) -> Path:
-    """A program calling `vitdeploy_runner_test::twice`, an operator defined only while
-    it is exported: no ExecuTorch runtime has a kernel for it."""
+    """A program calling `vitdeploy_runner_test::twice`, an operator defined only in this
+    Python process: no ExecuTorch runtime has a kernel for it."""
     import torch
     from executorch.exir import to_edge
 
-    library = torch.library.Library("vitdeploy_runner_test", "DEF")
-    try:
-        library.define("twice(Tensor x) -> Tensor")
-        library.define("twice.out(Tensor x, *, Tensor(a!) out) -> Tensor(a!)")
-        library.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
-        library.impl("twice.out", lambda x, out: out.copy_(x * 2), "CompositeExplicitAutograd")
+    _missing_operator_library()
 
-        class Twice(torch.nn.Module):
-            def forward(self, x):
-                return torch.ops.vitdeploy_runner_test.twice(x) + 1
+    class Twice(torch.nn.Module):
+        def forward(self, x):
+            return torch.ops.vitdeploy_runner_test.twice(x) + 1
 
-        exported = torch.export.export(Twice(), (torch.randn(*TINY_INPUT_SHAPE),))
-        path.write_bytes(to_edge(exported).to_executorch().buffer)
-    finally:
-        del library
+    exported = torch.export.export(Twice(), (torch.randn(*TINY_INPUT_SHAPE),))
+    path.write_bytes(to_edge(exported).to_executorch().buffer)
     return path

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lowering.export import LoweringSpec, Target, lower_model
+from lowering.export.unsupported import is_operator, op_name
 from lowering.models import create
 
 TINY = dict(depth=2, img_size=32, num_classes=10)
@@ -19,6 +20,22 @@ def tiny_vit(name: str = "vit_tiny", seed: int = 0, **overrides):
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.normal_(0, 0.1)
     return model.eval()
+
+
+def run_on_xnnpack(program: torch.export.ExportedProgram, x: torch.Tensor):
+    """ExecuTorch's output for `x`, the number of XNNPACK delegates and the operators
+    left outside them."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+
+    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    nodes = edge.exported_program().graph.nodes
+    delegates = sum(node.op == "get_attr" and node.name.startswith("lowered_module") for node in nodes)
+    outside = [op_name(node.target) for node in nodes if is_operator(node)]
+    buffer = edge.to_executorch().buffer  # the loaded program reads it: keep it alive
+    program = Runtime.get().load_program(buffer)
+    return program.load_method("forward").execute([x])[0], delegates, outside
 
 
 @pytest.fixture(autouse=True, scope="session")

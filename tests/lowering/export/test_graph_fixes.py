@@ -7,6 +7,7 @@ from torch import nn
 
 from lowering.export.graph_fixes import make_softmax_layout_safe, remove_no_ops
 from lowering.export.unsupported import is_operator, op_name
+from tests.lowering.export.conftest import run_on_xnnpack
 
 ALIASES = {"aten.alias", "aten.alias_copy"}
 
@@ -85,8 +86,8 @@ class ConvSoftmaxConv(nn.Module):
 
 
 class Attention3d(nn.Module):
-    """Attention with the heads folded into the batch, as the "xnnpack" export form
-    writes it: 3-D scores between `bmm`s."""
+    """Attention with the heads folded into the batch, as ExecuTorch's passes write it:
+    3-D scores between `bmm`s."""
 
     def forward(self, q):
         return torch.bmm(torch.bmm(q, q.transpose(1, 2)).softmax(dim=-1), q)
@@ -98,22 +99,6 @@ class PermutedSoftmax(nn.Module):
 
     def forward(self, x):
         return x.permute(0, 2, 1, 3).softmax(dim=3)
-
-
-def _run_on_xnnpack(program: torch.export.ExportedProgram, x: torch.Tensor):
-    """ExecuTorch's output for `x`, the number of XNNPACK delegates and the operators
-    left outside them."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.runtime import Runtime
-
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-    nodes = edge.exported_program().graph.nodes
-    delegates = sum(node.op == "get_attr" and node.name.startswith("lowered_module") for node in nodes)
-    outside = [op_name(node.target) for node in nodes if is_operator(node)]
-    buffer = edge.to_executorch().buffer  # the loaded program reads it: keep it alive
-    program = Runtime.get().load_program(buffer)
-    return program.load_method("forward").execute([x])[0], delegates, outside
 
 
 @pytest.mark.parametrize("model", [ConvSoftmaxConv(), PermutedSoftmax()], ids=type)
@@ -129,7 +114,7 @@ def test_layout_safe_softmax_computes_the_same_in_eager(model):
 def test_softmax_between_convolutions_is_right_in_one_xnnpack_delegate():
     torch.manual_seed(0)
     model, x = ConvSoftmaxConv(), torch.randn(1, 4, 49, 49)
-    found, delegates, outside = _run_on_xnnpack(make_softmax_layout_safe(_export(model, x)), x)
+    found, delegates, outside = run_on_xnnpack(make_softmax_layout_safe(_export(model, x)), x)
     with torch.no_grad():
         assert (found - model(x)).abs().max().item() < 1e-5
     assert (delegates, outside) == (1, [])
@@ -139,27 +124,6 @@ def test_attention_softmax_over_3d_scores_is_left_alone_and_delegated():
     model, q = Attention3d(), torch.randn(2, 16, 8)
     program = _export(model, q)
     assert make_softmax_layout_safe(program) is program
-    found, delegates, outside = _run_on_xnnpack(program, q)
+    found, delegates, outside = run_on_xnnpack(program, q)
     assert (found - model(q)).abs().max().item() < 1e-5
     assert (delegates, outside) == (1, [])
-
-
-class RuntimeMask(nn.Module):
-    """A Hugging Face style all-true attention mask built at run time from constants."""
-
-    def forward(self, x):
-        positions = torch.arange(x.shape[-1])
-        keep = positions[None, :] >= 0
-        additive = torch.where(keep, torch.zeros(()), torch.finfo(x.dtype).min)
-        return (x + additive).softmax(-1)
-
-
-def test_fold_constants_precomputes_what_depends_on_constants_alone():
-    from lowering.export.graph_fixes import fold_constants
-
-    x = torch.randn(2, 5)
-    program = _export(RuntimeMask(), x)
-    folded = fold_constants(program)
-    assert {"aten.arange", "aten.where"} & set(_ops(program))
-    assert not {"aten.arange", "aten.ge", "aten.where"} & set(_ops(folded))
-    assert torch.equal(folded.module()(x), program.module()(x))

@@ -116,6 +116,24 @@ def test_second_identical_lowering_comes_from_the_cache(fp32_lowering, artifact_
     assert not forced[0].from_cache
 
 
+def test_the_cache_key_follows_each_graph_pass_version_and_setting(monkeypatch):
+    from lowering.export.passes.split_linears import split_wide_linears
+    from lowering.export.pipeline import _Lowering
+    from lowering.sources.model_input import ModelInput
+
+    target = Target("executorch", "fp32")
+    lowering = _Lowering(ModelInput.from_registry_model(tiny_vit(), "random"), LoweringSpec(targets=(target,)),
+                         lambda note: None)
+    keys = {lowering.key(target)}
+    passes = executorch.BACKEND.passes
+    for changed in ([replace(passes[0], version=passes[0].version + 1), *passes[1:]],
+                    [split_wide_linears(max_width=512) if p.name == "split_linears" else p for p in passes],
+                    passes[:-1]):
+        monkeypatch.setitem(BACKENDS, "executorch", replace(executorch.BACKEND, passes=tuple(changed)))
+        keys.add(lowering.key(target))
+    assert len(keys) == 4
+
+
 class _Ranges:
     """A stand-in for the quantization helper's calibration hook."""
 
@@ -214,7 +232,7 @@ def test_executorch_int8_modes_stay_in_one_delegate_and_report_their_error(artif
 
 @pytest.mark.slow
 def test_delegation_summary_names_what_falls_back_and_where(artifact_cache, monkeypatch):
-    monkeypatch.setitem(BACKENDS, "executorch", replace(executorch.BACKEND, form="eager"))
+    monkeypatch.setitem(BACKENDS, "executorch", replace(executorch.BACKEND, passes=()))
     artifact, = _lower(tiny_vit(depth=1), ["executorch/fp32"], artifact_cache)
     delegation = artifact.manifest.delegation
     assert delegation["num_delegates"] > 1

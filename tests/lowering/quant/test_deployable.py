@@ -72,20 +72,20 @@ def _quantization_of_layer_inputs(converted: torch.fx.GraphModule) -> dict[str, 
 
 @pytest.mark.parametrize("branches", [1, 4], ids=["plain", "merged-wide"])
 def test_pt2e_observers_take_our_ranges(tiny_vit, images, branches):
-    """A merged 4-branch block is wider than the xnnpack form keeps whole: every chunk of
+    """A merged 4-branch block is wider than ExecuTorch's passes keep whole: every chunk of
     a split linear must still take that linear's range."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from lowering.export.forms import export_form
+    from lowering.export.passes import XNNPACK_PASSES, apply_passes
     from lowering.export.pt2e import xnnpack_quantizer
     from lowering.reparam import reparameterize
 
     model = reparameterize(tiny_vit(branches=branches))
     calibrated = calibrate(model, images, QuantConfig.repq(8, 8), "random(size=8)")
     deployable = deployable_int8(calibrated, images)
-    form = export_form(deployable.model, "xnnpack")
     example = images[:1]
-    prepared = prepare_pt2e(torch.export.export(form, (example,)).module(), xnnpack_quantizer(False))
+    passed, _ = apply_passes(torch.export.export(deployable.model, (example,)), XNNPACK_PASSES)
+    prepared = prepare_pt2e(passed.module(), xnnpack_quantizer(False))
     deployable.calibrator(prepared)
     converted = convert_pt2e(prepared)
     quantized = _quantization_of_layer_inputs(converted)

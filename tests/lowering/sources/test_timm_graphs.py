@@ -40,3 +40,24 @@ def test_every_backend_lowers_the_timm_graph_and_fp32_matches_timm(name, tmp_pat
             assert manifest.verification["spec_check"]["passed"]
         elif quant == "fp32":
             np.testing.assert_allclose(load_artifact(path)(timm_input), timm_output, atol=1e-4, rtol=0)
+
+
+# XNNPACK segments of executorch/fp32 before the graph passes (results/benchmarks/timm_graphs.md).
+SEGMENTS_AS_EXPORTED = {"cait": 17, "swin": 31, "vit": 12}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SEGMENTS_AS_EXPORTED))
+def test_graph_passes_put_the_timm_graph_in_one_xnnpack_delegate(name, artifact_cache):
+    from lowering.export import LoweringSpec, Target, lower_model
+    from lowering.sources import open_model
+
+    recorded = torch.load(GRAPHS / f"{name}.io.pt")
+    model = open_model(str(GRAPHS / f"{name}.pt2"))
+    artifact, = lower_model(model, LoweringSpec(targets=(Target("executorch", "fp32"),)), cache=artifact_cache)
+    delegation = artifact.manifest.delegation
+    assert delegation["num_delegates"] == 1 < SEGMENTS_AS_EXPORTED[name]
+    assert delegation["fallback_ops"] == {}
+    assert "layer_norm" in artifact.manifest.export["graph_passes"]
+    found = load_artifact(artifact.path)(recorded["input"].numpy())
+    np.testing.assert_allclose(found, recorded["output"].numpy(), atol=1e-4, rtol=0)
