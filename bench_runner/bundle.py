@@ -26,6 +26,7 @@ import hashlib
 import json
 import posixpath
 import py_compile
+import shlex
 import shutil
 import sys
 import tarfile
@@ -206,11 +207,11 @@ def _push(device: Device, bundle: Bundle, remote: str, log: Log) -> None:
             for path in sorted(bundle.path.rglob("*")):
                 if path.is_file() and path.name != STAMP_NAME:
                     tar.add(path, path.relative_to(bundle.path).as_posix(), recursive=False)
-        _run_or_fail(device, ["sh", "-c", f"rm -rf {_quote(folder)}/{bundle.part}-* && mkdir -p {_quote(remote)}"],
-                     f"clear {folder}")
+        clear = f"rm -rf {shlex.quote(folder)}/{bundle.part}-* && mkdir -p {shlex.quote(remote)}"
+        _run_or_fail(device, ["sh", "-c", clear], f"clear {folder}")
         device.push(local, archive)
-    _run_or_fail(device, ["sh", "-c", f"tar -xf {_quote(archive)} -C {_quote(remote)}; status=$?; "
-                                      f"rm -f {_quote(archive)}; exit $status"], f"unpack {archive}")
+    _run_or_fail(device, ["sh", "-c", f"tar -xf {shlex.quote(archive)} -C {shlex.quote(remote)}; status=$?; "
+                                      f"rm -f {shlex.quote(archive)}; exit $status"], f"unpack {archive}")
     device.push(bundle.path / STAMP_NAME, posixpath.join(remote, STAMP_NAME))
     log(f"phone bundle: {bundle.name} pushed in {time.monotonic() - started:.1f} s")
 
@@ -231,10 +232,6 @@ def _start_problem(device: Device, bundle: Bundle, remote: str) -> str | None:
         return None
     said = (result.stderr or result.stdout).strip().splitlines()
     return f"exit status {result.exit_code}" + (f": {said[-1]}" if said else ", and it printed nothing")
-
-
-def _quote(path: str) -> str:
-    return "'" + path.replace("'", "'\\''") + "'"
 
 
 # --- assembling a part --------------------------------------------------------------------
