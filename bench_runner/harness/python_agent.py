@@ -104,9 +104,10 @@ class PythonAgentHarness:
         return cls(python=profile.harness.python)
 
     def prepare(self, device: Device) -> None:
-        self._launch = [self.python or getattr(device, "python", None) or "python3"]
         if self.bundle is not None:
             self._launch = launch_argv(install_bundle(device, self.bundle), self.bundle)
+        else:
+            self._launch = [self.python or getattr(device, "python", None) or "python3"]
         self._agent_path = posixpath.join(device.workdir, "agent.py")
         device.push(AGENT_SCRIPT, self._agent_path)
         for name, local in AGENT_MODULES.items():
