@@ -9,7 +9,8 @@
 - `loopback_android`: an AndroidDevice connected to `loopback_adbd`.
 - `emulated_phone_root`, `emulated_phone_adbd`: the same for the emulated phone
   (`tests.adb_loopback.emulated_phone`: aarch64 programs run under QEMU, no Python);
-  they build the emulated CPU once per user cache, as `vitdeploy devices setup` does.
+  they need `qemu_arm64`, the emulated CPU built once per user cache, as
+  `vitdeploy devices setup qemu-arm64` builds it.
 
 When a program on the device reads device paths out of a pushed file (a plan, a
 config), give the AndroidDevice `workdir=str(loopback_root.host_path(DEFAULT_WORKDIR))`:
@@ -70,13 +71,18 @@ def aarch64_exec_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_exec_shim(tmp_path_factory.mktemp("aarch64-exec"))
 
 
-@pytest.fixture
-def emulated_phone_root(tmp_path: Path, aarch64_exec_shim: Path) -> EmulatedPhoneRoot:
+@pytest.fixture(scope="session")
+def qemu_arm64():
+    """The emulated CPU's environment, built on first use (as `vitdeploy devices setup qemu-arm64`)."""
     from bench_runner.devices.qemu_setup import setup_qemu_arm64
     from vitdeploy.user_cache import user_cache_dir
 
-    return EmulatedPhoneRoot(tmp_path / "phone", setup_qemu_arm64(user_cache_dir(), log=lambda line: None),
-                             aarch64_exec_shim)
+    return setup_qemu_arm64(user_cache_dir(), log=lambda line: None)
+
+
+@pytest.fixture
+def emulated_phone_root(tmp_path: Path, aarch64_exec_shim: Path, qemu_arm64) -> EmulatedPhoneRoot:
+    return EmulatedPhoneRoot(tmp_path / "phone", qemu_arm64, aarch64_exec_shim)
 
 
 @pytest.fixture

@@ -12,6 +12,10 @@ pytestmark = pytest.mark.qemu
 
 @pytest.fixture(scope="module")
 def env():
+    from bench_runner.devices.qemu_setup import setup_qemu_arm64
+    from vitdeploy.user_cache import user_cache_dir
+
+    setup_qemu_arm64(user_cache_dir(), log=lambda line: None)
     return bundle_source()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_runner.bundle import DEVICE_DIR_NAME, STAMP_NAME, build_bundle, bundle_source, install_bundle
+from bench_runner.bundle import DEVICE_DIR_NAME, STAMP_NAME, build_bundle, install_bundle
 from bench_runner.devices.android import AndroidDevice
 from bench_runner.harness.base import HarnessError
 from bench_runner.native_runner.build import build_runner
@@ -27,9 +27,9 @@ FAST = ["--warmup", "1", "--runs", "3", "--rounds", "1", "--min-seconds", "0", "
 
 
 @pytest.fixture(scope="module")
-def runner_bundle():
-    env = bundle_source()
-    return build_bundle("executorch", env, runner=build_runner(env.executorch_root, "aarch64", log=lambda line: None),
+def runner_bundle(qemu_arm64):
+    return build_bundle("executorch", qemu_arm64,
+                        runner=build_runner(qemu_arm64.executorch_root, "aarch64", log=lambda line: None),
                         log=lambda line: None)
 
 
