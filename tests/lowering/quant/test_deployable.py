@@ -57,7 +57,7 @@ def test_settings_the_runtimes_cannot_run_are_refused(model, images, config, mes
 def _quantization_of_layer_inputs(converted: torch.fx.GraphModule) -> dict[str, set[tuple[float, int]]]:
     """Module path -> the (scale, zero point) pairs of the quantized inputs of the linears
     and convolutions at that path (the LayerNorms' averaging linears included; a linear
-    the export form splits into chunks has one input per chunk)."""
+    the split_linears pass splits into chunks has one input per chunk)."""
     from lowering.export.unsupported import module_path
 
     found: dict[str, set[tuple[float, int]]] = {}
