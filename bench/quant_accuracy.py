@@ -161,7 +161,7 @@ def main() -> None:
         f"Command: `{command}`",
         "",
         f"Model: {spec.name} {spec.depth} blocks x {spec.branches} branches, {spec.img_size} px, "
-        f"patch {spec.patch_size}, weights `{trained.source}` (val top-1 at training {trained.val_top1 * 100:.2f}%).",
+        f"patch {spec.patch_size}, weights `{trained.source}` ({trained.headline} at training).",
         f"Evaluation: {val.description}, {len(val)} images. Calibration: {description}.",
         "Simulated rows are fake-quant models in PyTorch; deployed rows are artifacts run in their own runtime.",
         "Min-max: per-tensor min-max ranges everywhere (uniform after softmax), weights per channel.",

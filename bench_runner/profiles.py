@@ -68,7 +68,8 @@ class HarnessPaths:
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """One device as its profile describes it. `source` is the TOML file, if any."""
+    """One device as its profile describes it. `source` is the TOML file, if any;
+    `budget_ms` is the latency budget a sweep's report marks this device's rows against."""
 
     name: str
     kind: str
@@ -79,6 +80,7 @@ class DeviceProfile:
     measurement: MeasurementSettings = field(default_factory=MeasurementSettings)
     lowering: LoweringDefaults = field(default_factory=LoweringDefaults)
     harness: HarnessPaths = field(default_factory=HarnessPaths)
+    budget_ms: float | None = None
 
 
 class _Checker:
@@ -176,7 +178,8 @@ def _measurement(table: _Checker) -> MeasurementSettings:
 def parse_profile(data: dict[str, Any], source: str, default_name: str) -> DeviceProfile:
     """Build a DeviceProfile from parsed TOML `data`; `source` names the file in errors."""
     top = _Checker(data, source, None)
-    top.reject_unknown(("name", "kind", "description", "connection", "qemu", "measurement", "lowering", "harness"))
+    top.reject_unknown(("name", "kind", "description", "budget_ms", "connection", "qemu", "measurement", "lowering",
+                        "harness"))
     kind = top.string("kind")
     if kind is None:
         raise top.fail("kind", f"missing; say which kind of device this is: one of {', '.join(KINDS)}")
@@ -201,6 +204,9 @@ def parse_profile(data: dict[str, Any], source: str, default_name: str) -> Devic
     input_size = lowering.integer("input_size", default_lowering.input_size)
     if input_size < 1:
         raise lowering.fail("input_size", f"must be positive, got {input_size}")
+    budget_ms = top.number("budget_ms", 0.0) if top.has("budget_ms") else None
+    if budget_ms is not None and not budget_ms > 0:
+        raise top.fail("budget_ms", f"must be a positive number of milliseconds, got {budget_ms}")
     return DeviceProfile(
         name=top.string("name", default_name),
         kind=kind,
@@ -221,6 +227,7 @@ def parse_profile(data: dict[str, Any], source: str, default_name: str) -> Devic
             python=harness.string("python"),
             benchmark_app=harness.string("benchmark_app"),
         ),
+        budget_ms=budget_ms,
     )
 
 

@@ -58,8 +58,10 @@ class SweepConfig:
     """What a sweep lowers, where it measures, and where results go.
 
     `measurement` overrides every device profile's measurement settings;
-    `device_measurement[name]` overrides them again for one device. `executor` says
-    where the work runs.
+    `device_measurement[name]` overrides them again for one device. `budget_ms` is the
+    latency budget the report marks rows against on every device, `device_budget_ms[name]`
+    one device's (either over the device profile's `budget_ms`). `executor` says where
+    the work runs.
     """
 
     name: str
@@ -76,6 +78,8 @@ class SweepConfig:
     calibration_images: int = 32
     eval_limit: int | None = None
     baseline: str | None = None
+    budget_ms: float | None = None
+    device_budget_ms: dict[str, float] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     source: Path | None = None
@@ -85,7 +89,8 @@ _TOP = {"name", "results", "model", "lowering", "bench", "data", "training", "ex
 _MODEL = {"label", "name", "overrides", "checkpoint", "train", "input_shape"}
 _LOWERING = {"backends", "quant", "int8_ranges"}
 _MEASUREMENT = {"warmup", "runs", "min_seconds", "rounds", "cooldown_seconds"}
-_BENCH = {"devices", "threads", "baseline", "device"} | _MEASUREMENT
+_BUDGET = "budget_ms"
+_BENCH = {"devices", "threads", "baseline", "device", _BUDGET} | _MEASUREMENT
 _DATA = {"dataset", "calibration_images", "eval_limit"}
 _EXECUTOR = {"kind", "address"}
 
@@ -145,8 +150,10 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
     if not isinstance(per_device, dict) or not all(isinstance(v, dict) for v in per_device.values()):
         raise ConfigError(f"{where}: [bench.device.NAME] tables hold measurement settings per device")
     for device, settings in per_device.items():
-        _known(settings, _MEASUREMENT, f"{where} [bench.device.{device}]")
+        _known(settings, _MEASUREMENT | {_BUDGET}, f"{where} [bench.device.{device}]")
     threads = bench.get("threads")
+    device_budgets = {device: _budget(settings[_BUDGET], f"{where} [bench.device.{device}]")
+                      for device, settings in per_device.items() if _BUDGET in settings}
     return SweepConfig(
         name=str(table.get("name", source.stem if source else "sweep")),
         results=Path(str(table.get("results", "results/sweep"))).expanduser(),
@@ -157,15 +164,24 @@ def parse_sweep_config(table: dict, base: Path, source: Path | None = None) -> S
         devices=devices,
         threads=tuple(_ints(threads, "bench.threads", where)) if threads is not None else None,
         measurement=measurement,
-        device_measurement={device: dict(settings) for device, settings in per_device.items()},
+        device_measurement={device: {k: v for k, v in settings.items() if k != _BUDGET}
+                            for device, settings in per_device.items()},
         dataset=str(dataset) if dataset == EMBEDDED_DATASET else str(_path(dataset, base)),
         calibration_images=int(data.get("calibration_images", 32)),
         eval_limit=data.get("eval_limit"),
         baseline=baseline,
+        budget_ms=_budget(bench[_BUDGET], f"{where} [bench]") if _BUDGET in bench else None,
+        device_budget_ms=device_budgets,
         training=training,
         executor=executor,
         source=source,
     )
+
+
+def _budget(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{where}: budget_ms must be a positive number of milliseconds, got {value!r}")
+    return float(value)
 
 
 def _executor(table: dict, where: str) -> ExecutorConfig:

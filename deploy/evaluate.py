@@ -1,4 +1,6 @@
-"""Accuracy of lowered artifacts (run in their own runtimes) and of PyTorch models.
+"""Accuracy of lowered artifacts (run in their own runtimes) and of PyTorch models, by the
+metric the model declares (`vitdeploy.metrics`: top-1 for a classifier, mean absolute
+error for a regression model).
 
     evaluate_artifact(path, source="digits", limit=None) -> AccuracyResult   kind "deployed"
     evaluation_dataset(spec, source="digits", limit=None) -> ImageDataset
@@ -8,8 +10,10 @@
 An artifact is evaluated on the host through `lowering.runtime.load_artifact`, over the
 embedded digits' val split or an image folder preprocessed as its manifest's model spec
 says. Its fixed batch (the runtime's input shape) is filled by padding the last batch.
-Accuracy records carry fractions (`unit` "fraction"); deployed accuracy and simulated
-(fake-quant in PyTorch) accuracy are told apart by `kind` and never mixed.
+Accuracy records carry the metric's name and value (top-1 and top-5 as fractions, `unit`
+"fraction"; an error in the target's own unit) and every image's score; deployed
+accuracy and simulated (fake-quant in PyTorch) accuracy are told apart by `kind` and
+never mixed.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from lowering.data import EMBEDDED, ImageDataset, open_dataset
 from lowering.data.accuracy import Accuracy, Predict, eager_predictor, measure_accuracy
 from vitdeploy.errors import VitdeployError
 from vitdeploy.manifest import Manifest, artifact_sha256, now_utc, read_manifest
+from vitdeploy.metrics import METRICS, TOP1, Metric, metric_for_output
 from lowering.models.spec import ImageFormat, ModelSpec
 
 ACCURACY_FILE = "accuracy.jsonl"
 UNIT = "fraction"
+TARGET_UNIT = "target"  # an error in the unit of the regression target
 EAGER_BACKEND = "pytorch"
 EVAL_BATCH = 64
 
@@ -46,6 +52,9 @@ class AccuracyResult:
     model in PyTorch, `quant` names the simulated mode) or "eager" (the float PyTorch
     model). `artifact_sha256` names the artifact the record belongs to; eager and
     simulated records carry it when they are the counterpart of a lowered artifact.
+    `metric` names what `value` is (`vitdeploy.metrics`); `top1`/`top5` are a
+    classifier's (None for a regression model), `top1_hits` its per-image hits ("0"/"1"
+    in `image_ids` order) and `image_errors` a regression model's per-image errors.
     """
 
     artifact_sha256: str | None
@@ -56,31 +65,57 @@ class AccuracyResult:
     dataset: str
     num_images: int
     skipped_images: int
-    top1: float
-    top5: float
+    top1: float | None
+    top5: float | None
     unit: str
     kind: str
     created_at: str
+    metric: str = TOP1.name
+    value: float | None = None
     image_ids: tuple[str, ...] = ()
     top1_hits: str = ""
+    image_errors: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def headline(self) -> str:
+        """The result in a few words: "top-1 97.50 % (top-5 100.00 %)" or "MAE 0.412"."""
+        if self.metric == TOP1.name:
+            return f"top-1 {100 * self.top1:.2f} % (top-5 {100 * self.top5:.2f} %)"
+        return f"{METRICS[self.metric].title} {self.value:.4g}"
+
 
 def _record(accuracy: Accuracy, dataset: ImageDataset, **identity) -> AccuracyResult:
+    classifier = accuracy.metric is TOP1
     return AccuracyResult(
         **identity,
         dataset=dataset.description,
         num_images=accuracy.num_images,
         skipped_images=accuracy.skipped,
-        top1=accuracy.top1,
+        top1=accuracy.value if classifier else None,
         top5=accuracy.top5,
-        unit=UNIT,
+        unit=UNIT if classifier else TARGET_UNIT,
         created_at=now_utc(),
+        metric=accuracy.metric.name,
+        value=accuracy.value,
         image_ids=accuracy.image_ids,
-        top1_hits="".join("1" if hit else "0" for hit in accuracy.top1_hits),
+        top1_hits="".join("1" if score else "0" for score in accuracy.scores) if classifier else "",
+        image_errors=() if classifier else accuracy.scores,
     )
+
+
+def declared_metric(output: str, model: str) -> Metric:
+    """The metric of a model whose head gives `output` (`ModelSpec.output`; "logits" for a
+    model without a spec). An embedding model declares none: it cannot be evaluated."""
+    metric = metric_for_output(output)
+    if metric is None:
+        raise EvaluationError(
+            f"{model} outputs an embedding, which has no accuracy on labelled images; its lowering is "
+            "checked by the cosine similarity of its embeddings (`vitdeploy lower` verifies it)"
+        )
+    return metric
 
 
 def evaluate_model(
@@ -90,16 +125,18 @@ def evaluate_model(
     model_name: str | None = None,
     artifact_sha256: str | None = None,
 ) -> AccuracyResult:
-    """Top-1/top-5 of a PyTorch model: "eager" (fp32), or "simulated" when the model is a
+    """The metric of a PyTorch model: "eager" (fp32), or "simulated" when the model is a
     fake-quant simulation of the mode `simulated_quant` (e.g. "w8a8")."""
-    accuracy = measure_accuracy(eager_predictor(model), dataset, EVAL_BATCH)
     spec = getattr(model, "spec", None)
+    name = model_name or (spec.name if spec is not None else type(model).__name__)
+    metric = declared_metric(spec.output if spec is not None else "logits", name)
+    accuracy = measure_accuracy(eager_predictor(model), dataset, EVAL_BATCH, metric)
     return _record(
         accuracy,
         dataset,
         artifact_sha256=artifact_sha256,
         artifact_path=None,
-        model=model_name or (spec.name if spec is not None else type(model).__name__),
+        model=name,
         backend=EAGER_BACKEND,
         quant=simulated_quant or "fp32",
         kind="simulated" if simulated_quant else "eager",
@@ -155,13 +192,14 @@ def evaluate_artifact(
     limit: int | None = None,
     skip_bad: bool = False,
 ) -> AccuracyResult:
-    """Top-1/top-5 of an artifact run in its own runtime on the host ("deployed"), over
+    """The metric of an artifact run in its own runtime on the host ("deployed"), over
     the embedded digits' val split or the image folder `source`; `limit` evaluates that
     many images chosen with seed 0. Core ML artifacts need macOS."""
     from lowering.runtime import load_artifact
 
     path = Path(path)
     manifest = read_manifest(path)
+    metric = declared_metric((manifest.model.spec or {}).get("output", "logits"), manifest.model.name)
     spec = artifact_image_format(manifest, path)
     sha256 = artifact_sha256(path)
     if manifest.sha256 != sha256:
@@ -178,7 +216,7 @@ def evaluate_artifact(
         )
     dataset = evaluation_dataset(spec, source, limit, skip_bad)
     predict = fixed_batch_predictor(runner, runner.input_shape[0])
-    accuracy = measure_accuracy(predict, dataset, max(EVAL_BATCH, runner.input_shape[0]))
+    accuracy = measure_accuracy(predict, dataset, max(EVAL_BATCH, runner.input_shape[0]), metric)
     return _record(
         accuracy,
         dataset,

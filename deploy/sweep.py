@@ -124,7 +124,7 @@ class _Sweep:
             settings = TrainingSettings(**self.config.training)
             model, result = train_or_load(entry.name, settings, **entry.overrides)
             origin = "from the weights cache" if result.cache_hit else f"in {result.train_seconds:.0f} s"
-            self.log(f"  trained {origin}: val top-1 {100 * result.val_top1:.2f}%")
+            self.log(f"  trained {origin}: {result.headline}")
             return ModelInput.from_registry_model(model, result.source)
         return open_model(entry.name, checkpoint=entry.checkpoint, overrides=entry.overrides,
                           input_shape=entry.input_shape)
@@ -148,12 +148,28 @@ class _Sweep:
         from deploy.report import build_report, markdown_for_device, write_report
 
         try:
-            report = build_report(self.config.results, baseline=self.config.baseline)
+            report = build_report(self.config.results, baseline=self.config.baseline,
+                                  device_budgets_ms=device_budgets_ms(self.config))
             files = write_report(report, self.config.results / "report")
         except VitdeployError as exc:
             self.fail("report", str(self.config.results), exc)
             return None, {}
         return files.markdown.parent, {device: markdown_for_device(report, device) for device in report.devices}
+
+
+def device_budgets_ms(config: SweepConfig) -> dict[str, float]:
+    """Each device's latency budget by its profile name: the sweep's for that device, else
+    the sweep's for every device, else its profile's; devices with none are left out."""
+    from bench_runner.profiles import find_profile
+
+    budgets = {}
+    for device in config.devices:
+        profile = find_profile(device)
+        budget = config.device_budget_ms.get(device, config.budget_ms)
+        budget = profile.budget_ms if budget is None else budget
+        if budget is not None:
+            budgets[profile.name] = budget
+    return budgets
 
 
 def _describe(overrides: dict) -> str:

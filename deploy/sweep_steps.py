@@ -131,7 +131,7 @@ def _evaluate(config, artifacts, evaluated, failures, log):
             failures.append(failure("eval", path.name, exc, log))
             continue
         accuracy.append(result)
-        log(f"eval {path.parent.name}/{path.name}: top-1 {100 * result.top1:.2f}% on {result.num_images} images")
+        log(f"eval {path.parent.name}/{path.name}: {result.headline} on {result.num_images} images")
     return accuracy, notes
 
 

@@ -29,8 +29,9 @@ from vitdeploy.errors import VitdeployError
 from vitdeploy.manifest import manifest_path, read_manifest, write_manifest
 from vitdeploy.user_cache import user_cache_dir
 
-# Bump when a backend's lowering changes the artifacts it writes for the same inputs.
-LOWERING_VERSION = 4
+# Bump when a backend's lowering, or a registry model's code, changes the artifacts it
+# writes for the same inputs.
+LOWERING_VERSION = 5
 _STAGING_PREFIX = ".staging-"
 
 

@@ -2,9 +2,11 @@
 
     model, result = train_or_load("vit_tiny", depth=6, branches=2, img_size=32, num_classes=10)
 
-Training is AdamW with a linear warm-up and a cosine decay per step, label smoothing and
-gradient clipping, on a fixed number of CPU threads with seeded initialization and
-shuffling, so one set of inputs gives the same weights on every run. Trained weights are
+Training is AdamW with a linear warm-up and a cosine decay per step, label smoothing (a
+regression model: the L1 loss against the digit's value, its metric) and gradient
+clipping, on a fixed number of CPU threads with seeded initialization and shuffling, so
+one set of inputs gives the same weights on every run. A DCAL model trains its pair-wise
+cross-attention too (`VisionTransformer.forward_pair`), which lowering then removes. Trained weights are
 cached by content under `user_cache_dir()/weights/<key>.safetensors` (a timm-style state
 dict that `lowering.models.create(name, checkpoint=...)` loads) with a JSON sidecar;
 the key is the sha256 of the model spec, the settings, the data sets' descriptions, the
@@ -30,6 +32,7 @@ import torch
 from lowering.data import ArrayDataset, load_digits
 from lowering.data.accuracy import eager_predictor, measure_accuracy
 from lowering.data.digits import NUM_CLASSES
+from vitdeploy.metrics import MAE, TOP1
 from vitdeploy.errors import VitdeployError
 from lowering.models import ModelSpec, VisionTransformer, create, resolve_spec
 from vitdeploy.user_cache import user_cache_dir
@@ -64,7 +67,8 @@ class TrainingSettings:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """What training produced; `val_top1` is a fraction of the digits' val split."""
+    """What training produced; `val_value` is the model's metric (`val_metric`: top-1 as a
+    fraction, or the mean absolute error) on the digits' val split."""
 
     key: str
     weights_path: Path
@@ -72,10 +76,18 @@ class TrainingResult:
     settings: TrainingSettings
     train_dataset: str
     val_dataset: str
-    val_top1: float
+    val_metric: str
+    val_value: float
     train_seconds: float
     torch_version: str
     cache_hit: bool
+
+    @property
+    def headline(self) -> str:
+        """"val top-1 97.50 %" or "val MAE 0.412"."""
+        if self.val_metric == MAE.name:
+            return f"val MAE {self.val_value:.4g}"
+        return f"val top-1 {100 * self.val_value:.2f} %"
 
     @property
     def source(self) -> str:
@@ -103,10 +115,11 @@ def train_or_load(
     if isinstance(model, ModelSpec) and overrides:
         raise TrainingError("give either a ModelSpec or a name with overrides, not both")
     spec = model if isinstance(model, ModelSpec) else resolve_spec(model, **overrides)
-    if spec.num_classes != NUM_CLASSES:
+    outputs = 1 if spec.metric is MAE else NUM_CLASSES
+    if spec.num_classes != outputs:
         raise TrainingError(
-            f"training uses the embedded digits ({NUM_CLASSES} classes) but the model has "
-            f"{spec.num_classes}; pass num_classes={NUM_CLASSES}"
+            f"training uses the embedded digits ({NUM_CLASSES} classes, regression: the digit's value) but the "
+            f"model has {spec.num_classes} outputs; pass num_classes={outputs}"
         )
     train_set = load_digits("train", spec.img_size, spec.preprocessing, settings.data_seed)
     if settings.train_limit is not None:
@@ -122,10 +135,11 @@ def train_or_load(
     start = time.perf_counter()
     net = _train(spec, settings, train_set)
     seconds = time.perf_counter() - start
-    top1 = measure_accuracy(eager_predictor(net), val_set).top1
+    metric = spec.metric or TOP1
+    value = measure_accuracy(eager_predictor(net), val_set, metric=metric).value
     result = TrainingResult(
         key, weights, spec, settings, train_set.description, val_set.description,
-        top1, seconds, torch.__version__, cache_hit=False,
+        metric.name, value, seconds, torch.__version__, cache_hit=False,
     )
     _store(net, result)
     return net.eval(), result
@@ -166,9 +180,12 @@ def _train(spec: ModelSpec, settings: TrainingSettings, train_set: ArrayDataset)
             order = torch.Generator().manual_seed(settings.seed)
             for _ in range(settings.epochs):
                 for batch in torch.randperm(len(labels), generator=order).split(settings.batch_size):
-                    loss = torch.nn.functional.cross_entropy(
-                        net(images[batch]), labels[batch], label_smoothing=settings.label_smoothing
-                    )
+                    loss = _loss(spec, net(images[batch]), labels[batch], settings)
+                    if net.has_pair_wise_branch:
+                        # DCAL's pair-wise cross-attention, each image with the next of its batch as
+                        # the distractor, learns the same label; its loss adds to the others'.
+                        pair = images[batch.roll(1)]
+                        loss = loss + _loss(spec, net.forward_pair(images[batch], pair), labels[batch], settings)
                     optimizer.zero_grad()
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(net.parameters(), settings.grad_clip)
@@ -177,6 +194,13 @@ def _train(spec: ModelSpec, settings: TrainingSettings, train_set: ArrayDataset)
     finally:
         torch.set_num_threads(previous_threads)
     return net.eval()
+
+
+def _loss(spec: ModelSpec, outputs: torch.Tensor, labels: torch.Tensor, settings: TrainingSettings) -> torch.Tensor:
+    """The L1 loss against the label's value for a regression model, else label-smoothed cross-entropy."""
+    if spec.metric is MAE:
+        return torch.nn.functional.l1_loss(outputs[:, 0], labels.to(outputs.dtype))
+    return torch.nn.functional.cross_entropy(outputs, labels, label_smoothing=settings.label_smoothing)
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
@@ -203,7 +227,8 @@ def _store(net: VisionTransformer, result: TrainingResult) -> None:
         "settings": asdict(result.settings),
         "train_dataset": result.train_dataset,
         "val_dataset": result.val_dataset,
-        "val_top1": result.val_top1,
+        "val_metric": result.val_metric,
+        "val_value": result.val_value,
         "train_seconds": result.train_seconds,
         "torch_version": result.torch_version,
         "training_version": TRAINING_VERSION,
@@ -223,7 +248,8 @@ def _result_from_sidecar(sidecar: Path, weights: Path) -> TrainingResult:
         settings=TrainingSettings(**data["settings"]),
         train_dataset=data["train_dataset"],
         val_dataset=data["val_dataset"],
-        val_top1=data["val_top1"],
+        val_metric=data.get("val_metric", TOP1.name),
+        val_value=data["val_value"] if "val_value" in data else data["val_top1"],  # sidecars before metrics
         train_seconds=data["train_seconds"],
         torch_version=data["torch_version"],
         cache_hit=True,

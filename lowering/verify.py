@@ -73,8 +73,17 @@ def random_inputs(shape: tuple[int, ...], count: int = MIN_INPUTS, seed: int = 0
     return rng.standard_normal((count * shape[0], *shape[1:])).astype(np.float32)
 
 
+def _cosine(reference: np.ndarray, actual: np.ndarray) -> float:
+    if reference.shape[1] == 1:
+        reference, actual = (reference - reference.mean()).T, (actual - actual.mean()).T
+    norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(actual, axis=1)
+    return float(np.mean(np.sum(reference * actual, axis=1) / np.maximum(norms, 1e-30)))
+
+
 def compare(reference: np.ndarray, actual: np.ndarray, thresholds: Thresholds, inputs: str) -> Verification:
-    """Compare logits row by row and apply `thresholds`."""
+    """Compare outputs row by row and apply `thresholds`. A model with one output per
+    image (a regression model) has no direction per row: its cosine similarity is that
+    of the centred output column over all inputs (their correlation)."""
     reference = reference.astype(np.float64).reshape(len(reference), -1)
     actual = actual.astype(np.float64).reshape(len(actual), -1)
     if reference.shape != actual.shape:
@@ -82,8 +91,7 @@ def compare(reference: np.ndarray, actual: np.ndarray, thresholds: Thresholds, i
             f"the artifact returned logits of shape {actual.shape}, the eager model {reference.shape}"
         )
     max_abs = float(np.max(np.abs(reference - actual)))
-    norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(actual, axis=1)
-    cosine = float(np.mean(np.sum(reference * actual, axis=1) / np.maximum(norms, 1e-30)))
+    cosine = _cosine(reference, actual)
     top1 = float(np.mean(reference.argmax(axis=1) == actual.argmax(axis=1)))
     failures = []
     if not np.isfinite(actual).all():

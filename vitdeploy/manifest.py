@@ -36,7 +36,8 @@ class ModelRecord:
     `macs` count the lowered model at the input shape. `source` is what the user named,
     `source_kind` which kind of source that is (registry, exported-program, huggingface,
     factory) and `source_sha256` the hash of the files it was read from. `preprocessing`:
-    how images become the input (mean, std, crop_pct, interpolation).
+    how images become the input (mean, std, crop_pct, interpolation). `removed_branches`:
+    the training-only branches lowering removed (DCAL's "pair_wise_cross_attention").
     """
 
     name: str
@@ -50,6 +51,7 @@ class ModelRecord:
     preprocessing: dict | None = None
     label: str | None = None
     spec_before_reparameterization: dict | None = None
+    removed_branches: list[str] | None = None
 
     @property
     def display_name(self) -> str:

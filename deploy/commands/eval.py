@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from vitdeploy.errors import VitdeployError
 
     results, failures = [], []
-    print(f"{'artifact':<40} {'model':<16} {'backend':<11} {'quant':<13} {'top-1 %':>8} {'top-5 %':>8} {'images':>7}")
+    print(f"{'artifact':<40} {'model':<16} {'backend':<11} {'quant':<13} {'images':>7}  accuracy")
     for path in args.artifacts:
         try:
             result = evaluate_artifact(path, args.data, args.limit, args.skip_bad)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         results.append(result)
         print(f"{path.name:<40} {result.model:<16} {result.backend:<11} {result.quant:<13} "
-              f"{100 * result.top1:>8.2f} {100 * result.top5:>8.2f} {result.num_images:>7}")
+              f"{result.num_images:>7}  {result.headline}")
         if result.skipped_images:
             print(f"  skipped {result.skipped_images} undecodable image(s)")
     if results:

@@ -15,8 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read every results store and every accuracy file (*.jsonl from `vitdeploy eval`) in RESULTS_DIR, "
             "join them by artifact sha256 and write, per device and thread count, a table of model, resolution, "
-            "params, MACs, quantization, backend, top-1, p50 with its 95% interval, p90, speed-up against a "
-            "baseline and the accuracy-latency Pareto front, with a plot."
+            "params, MACs, quantization, backend, accuracy (top-1, or the metric the model declares), p50 with its "
+            "95% interval, p90, speed-up against a baseline and the accuracy-latency Pareto front, with a plot."
         ),
     )
     parser.add_argument("results", type=Path, metavar="RESULTS_DIR", help="folder holding the results store(s)")
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: the fp32 row of the first model alphabetically)")
     parser.add_argument("--accuracy", type=Path, action="append", default=[], metavar="FILE",
                         help="an extra accuracy file (JSON Lines) outside RESULTS_DIR; repeatable")
-    parser.add_argument("--dataset", help="the data set to report top-1 on, when the accuracy records cover several")
+    parser.add_argument("--dataset", help="the data set to report accuracy on, when the accuracy records cover several")
     parser.add_argument("--min-accuracy", type=_percent, metavar="TOP1_PCT",
                         help="print, per device, the fastest artifacts whose deployed top-1 is at least this "
                              "(in percent), ties listed together")

@@ -6,9 +6,10 @@
 
 Latency comes from the results stores in the results folder, accuracy from the JSON
 Lines files `vitdeploy eval` writes there; they are joined by artifact sha256. There is
-one table per device and thread count, in the style of ElasticViT's tables (model,
-resolution, params, MACs, quantization, backend, top-1 with its 95% interval, p50 with
-its 95% interval, p90, speed-up against a baseline, Pareto front), and one table across
+one table per device, thread count and metric, in the style of ElasticViT's tables
+(model, resolution, params, MACs, quantization, backend, accuracy (top-1, or the metric
+the model declares) with its 95% interval, p50 with its 95% interval, p90, speed-up
+against a baseline, Pareto front), and one table across
 devices (a row per model, its best artifact per device). Records whose tool reported only an
 aggregate (a mean over N runs, no raw samples) never enter those tables: each device
 with such records gets one table of them apart, never ranked.

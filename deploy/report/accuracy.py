@@ -15,15 +15,16 @@ from deploy.report.inputs import ACCURACY_KINDS, AccuracyRecord, ReportError
 from deploy.report.rows import ReportRow
 from deploy.report.statistics import AccuracyDifference, paired_difference
 
-# The accuracy of a PyTorch model rather than of the artifact: its column header, and where a row holds it.
+# The accuracy of a PyTorch model rather than of the artifact: what its column header says
+# after the metric's heading, and where a row holds it.
 REFERENCE_ACCURACY: tuple[tuple[str, Callable[[ReportRow], AccuracyRecord | None]], ...] = (
-    ("top-1 % simulated (PyTorch, not deployed)", lambda row: row.simulated),
-    ("top-1 % eager PyTorch", lambda row: row.eager),
+    ("simulated (PyTorch, not deployed)", lambda row: row.simulated),
+    ("eager PyTorch", lambda row: row.eager),
 )
 
 
 def choose_dataset(accuracy: Sequence[AccuracyRecord], measured_sha256: set[str], dataset: str | None) -> str | None:
-    """The data set whose top-1 the report shows.
+    """The data set whose accuracy the report shows.
 
     `dataset` if given (it must occur in the accuracy records); otherwise the only data
     set among the records of measured artifacts; None without such records. Several
@@ -62,10 +63,17 @@ def attach_accuracy(
         for sha in sorted(repeated & measured):
             notes.append(f"artifact {sha[:12]} has several {kind} accuracy records; the report uses the last one "
                          f"read ({latest[kind][sha].source})")
-    rows = [replace(row, deployed=latest["deployed"].get(row.artifact_sha256),
-                    simulated=latest["simulated"].get(row.artifact_sha256),
-                    eager=latest["eager"].get(row.artifact_sha256)) for row in rows]
-    return rows, notes
+    joined = []
+    for row in rows:
+        found = {kind: latest[kind].get(row.artifact_sha256) for kind in ACCURACY_KINDS}
+        for kind, record in found.items():
+            if record is not None and record.metric is not row.metric:
+                declared = "no metric (an embedding)" if row.metric is None else row.metric.title
+                notes.append(f"{record.source}: a {record.metric.title} record, but {row.label} declares "
+                             f"{declared}; it is not shown (evaluate the artifact again with `vitdeploy eval`)")
+                found[kind] = None
+        joined.append(replace(row, **found))
+    return joined, notes
 
 
 def _latest_per_artifact(accuracy: Sequence[AccuracyRecord]) -> tuple[dict[str, AccuracyRecord], set[str]]:
@@ -83,8 +91,9 @@ def _latest_per_artifact(accuracy: Sequence[AccuracyRecord]) -> tuple[dict[str, 
 class AccuracyComparison:
     """Pairwise accuracy of records on one data set: `clearly_less_accurate(j, i)` is the
     front rule's "less accurate beyond the paired interval" for `records[j]` against
-    `records[i]`. Records that do not score the same images image by image are compared
-    by their top-1 alone; `unpaired` lists those pairs (as index pairs)."""
+    `records[i]`, by the records' metric oriented so that higher is better. Records that
+    do not score the same images image by image are compared by their values alone;
+    `unpaired` lists those pairs (as index pairs)."""
 
     def __init__(self, records: Sequence[AccuracyRecord]):
         self.records = list(records)
@@ -92,13 +101,14 @@ class AccuracyComparison:
         self._differences: dict[tuple[int, int], AccuracyDifference | None] = {}
 
     def difference(self, a: int, b: int) -> AccuracyDifference | None:
-        """top-1(records[a]) - top-1(records[b]) paired image by image, or None if they cannot be paired."""
+        """records[a] - records[b] (oriented scores) paired image by image, or None if they cannot be paired."""
         if (a, b) not in self._differences:
             first, second = self.records[a], self.records[b]
             paired = None
-            if first.top1_hits and second.top1_hits and set(first.image_ids) == set(second.image_ids):
-                by_id = dict(zip(second.image_ids, second.top1_hits))
-                paired = paired_difference(first.top1_hits, [by_id[image] for image in first.image_ids])
+            if (first.image_scores and second.image_scores and first.metric is second.metric
+                    and set(first.image_ids) == set(second.image_ids)):
+                by_id = dict(zip(second.image_ids, second.oriented_scores))
+                paired = paired_difference(first.oriented_scores, [by_id[image] for image in first.image_ids])
             self._differences[(a, b)] = paired
         return self._differences[(a, b)]
 
@@ -106,5 +116,5 @@ class AccuracyComparison:
         difference = self.difference(j, i)
         if difference is None:
             self.unpaired.add((min(i, j), max(i, j)))
-            return self.records[j].top1_pct < self.records[i].top1_pct
+            return self.records[j].goodness < self.records[i].goodness
         return difference.ci_high < 0

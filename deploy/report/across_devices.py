@@ -2,8 +2,8 @@
 latency column per device.
 
     table = cross_device_table(device_tables)
-    table.columns      # one per device table (device and thread count)
-    table.rows         # one per model variant: label, resolution, params, MACs, top-1, a cell per column
+    table.columns      # one per device and thread count
+    table.rows         # one per model variant: label, resolution, params, MACs, accuracy, a cell per column
 
 A model's accuracy is that of its reference artifact: its fp32 artifact with deployed
 accuracy (the first backend alphabetically), else its most accurate one. On each device
@@ -23,12 +23,13 @@ from deploy.report.accuracy import AccuracyComparison
 from deploy.report.inputs import AccuracyRecord
 from deploy.report.rows import ReportRow
 from deploy.report.tables import DeviceTable
+from vitdeploy.metrics import TOP1, Metric
 
 
 ACROSS_TITLE = "All devices: each model's best artifact per device"
 ACROSS_ALL_TITLE = "All devices: every artifact's p50 ms"
 ACROSS_RULE = (
-    "A model's top-1 is its fp32 artifact's (else its most accurate artifact's); each device cell is the p50 ms "
+    "A model's accuracy is its fp32 artifact's (else its most accurate artifact's); each device cell is the p50 ms "
     "of its fastest artifact there that is not less accurate than that beyond the paired 95% interval, with the "
     "backend/quantization and its Pareto standing in that device's table."
 )
@@ -71,14 +72,21 @@ class CrossDeviceTable:
     rows: tuple[ModelAcrossDevices, ...]
     combinations: tuple[tuple[int, str, str], ...]
 
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        """The metrics the models' accuracies are in (top-1 when none has any), top-1 first."""
+        found = {model.accuracy.metric for model in self.rows if model.accuracy is not None} or {TOP1}
+        return tuple(sorted(found, key=lambda metric: (metric is not TOP1, metric.name)))
+
 
 def cross_device_table(tables: Sequence[DeviceTable]) -> CrossDeviceTable:
-    """The cross-device table of the device tables (see the module docstring)."""
-    columns = tuple(DeviceColumn(t.device_name, t.threads, t.emulated) for t in tables)
+    """The cross-device table of the device tables (see the module docstring); the tables
+    of one device and thread count (one per metric) make one column."""
+    columns = tuple(dict.fromkeys(DeviceColumn(t.device_name, t.threads, t.emulated) for t in tables))
     models = sorted({row.model_label for table in tables for row in table.rows})
     rows = []
     for model in models:
-        rows_by_column = [[row for row in table.rows if row.model_label == model] for table in tables]
+        rows_by_column = [_rows_of(model, column, tables) for column in columns]
         measured = [row for found in rows_by_column for row in found]
         reference = _reference(measured)
         every = {}
@@ -95,12 +103,17 @@ def cross_device_table(tables: Sequence[DeviceTable]) -> CrossDeviceTable:
     return CrossDeviceTable(columns, tuple(rows), tuple(combinations))
 
 
+def _rows_of(model: str, column: DeviceColumn, tables: Sequence[DeviceTable]) -> list[ReportRow]:
+    return [row for table in tables if (table.device_name, table.threads) == (column.device_name, column.threads)
+            for row in table.rows if row.model_label == model]
+
+
 def _reference(rows: Sequence[ReportRow]) -> ReportRow | None:
     rated = [row for row in rows if row.deployed is not None]
     fp32 = sorted((row for row in rated if row.quant == "fp32"), key=lambda row: (row.backend, row.label))
     if fp32:
         return fp32[0]
-    return max(rated, key=lambda row: row.deployed.top1_pct, default=None)
+    return max(rated, key=lambda row: row.deployed.goodness, default=None)
 
 
 def _best(rows: Sequence[ReportRow], reference: ReportRow | None) -> ReportRow | None:

@@ -9,6 +9,7 @@ from deploy.report.across_devices import CrossDeviceTable
 from deploy.report.aggregates import AggregateTable
 from deploy.report.inputs import AccuracyRecord
 from deploy.report.rows import ReportRow
+from deploy.report.series import FieldSeries
 from deploy.report.tables import DeviceTable
 
 
@@ -37,7 +38,8 @@ def table_cells(table: DeviceTable) -> tuple[list[str], list[list[str]]]:
     harnesses = len({row.harness for row in rows}) > 1
     references = [(header, of) for header, of in REFERENCE_ACCURACY if any(of(row) is not None for row in rows)]
     headers = ["model", "res.", "params", "MACs", "quant", "backend"] + (["harness"] if harnesses else [])
-    headers += (["top-1 % [95% CI]"] if table.has_accuracy else []) + [header for header, _ in references]
+    heading = table.metric.heading
+    headers += ([f"{heading} [95% CI]"] if table.has_accuracy else []) + [f"{heading} {header}" for header, _ in references]
     headers += ["p50 ms [95% CI]", "p90 ms", "speed-up [95% CI]"]
     headers += (["Pareto"] if table.has_accuracy else [])
     headers += ([f"budget {format_ms(table.budget_ms)} ms"] if table.budget_ms is not None else []) + ["n"]
@@ -45,8 +47,8 @@ def table_cells(table: DeviceTable) -> tuple[list[str], list[list[str]]]:
     for row in rows:
         line = [row.model_label, row.resolution, format_count(row.params), format_count(row.macs),
                 row.quant, row.backend] + ([row.harness] if harnesses else [])
-        line += ([_top1(row.deployed)] if table.has_accuracy else [])
-        line += [_top1(of(row)) for _, of in references]
+        line += ([_accuracy(row.deployed)] if table.has_accuracy else [])
+        line += [_accuracy(of(row)) for _, of in references]
         mark = "" if row.stable else " †"
         interval = f"[{format_ms(row.stats.ci95_low_ms)}, {format_ms(row.stats.ci95_high_ms)}]"
         line += [f"{format_ms(row.stats.p50_ms)} {interval}{mark}", format_ms(row.stats.p90_ms), _speedup_text(row)]
@@ -61,11 +63,12 @@ def table_cells(table: DeviceTable) -> tuple[list[str], list[list[str]]]:
 
 def across_cells(table: CrossDeviceTable) -> tuple[list[str], list[list[str]]]:
     """The cross-device table: per device, the best artifact's p50, backend/quant and front membership."""
-    headers = ["model", "res.", "params", "MACs", "top-1 % [95% CI]"] + [column.header for column in table.columns]
+    headers = ["model", "res.", "params", "MACs", f"{_across_heading(table)} [95% CI]"]
+    headers += [column.header for column in table.columns]
     cells = []
     for model in table.rows:
         line = [model.model_label, model.resolution, format_count(model.params), format_count(model.macs),
-                _top1(model.accuracy)]
+                _across_accuracy(table, model.accuracy)]
         line += ["" if best is None else f"{format_ms(best.stats.p50_ms)} {best.backend}/{best.quant}, front {best.pareto}"
                  for best in model.best]
         cells.append(line)
@@ -74,12 +77,30 @@ def across_cells(table: CrossDeviceTable) -> tuple[list[str], list[list[str]]]:
 
 def across_all_cells(table: CrossDeviceTable) -> tuple[list[str], list[list[str]]]:
     """The wide form: one p50 column per (device, backend, quantization)."""
-    headers = ["model", "res.", "top-1 % [95% CI]"]
+    headers = ["model", "res.", f"{_across_heading(table)} [95% CI]"]
     headers += [f"{table.columns[index].header}: {backend}/{quant}" for index, backend, quant in table.combinations]
     cells = []
     for model in table.rows:
-        line = [model.model_label, model.resolution, _top1(model.accuracy)]
+        line = [model.model_label, model.resolution, _across_accuracy(table, model.accuracy)]
         line += [format_ms(model.every[key].stats.p50_ms) if key in model.every else "" for key in table.combinations]
+        cells.append(line)
+    return headers, cells
+
+
+def series_cells(series: FieldSeries) -> tuple[list[str], list[list[str]]]:
+    """A series: per model its field's value, params, MACs and per (device, backend, quant)
+    its p50 ms and the ratio to the first model's there."""
+    headers = [series.field, "model", "params", "MACs"]
+    headers += [f"{series.columns[index].header}: {backend}/{quant} p50 ms" for index, backend, quant in series.combinations]
+    reference = series.points[0].model
+    cells = []
+    for point in series.points:
+        model = point.model
+        line = [str(point.value), model.model_label, format_count(model.params), format_count(model.macs)]
+        for key in series.combinations:
+            row, first = model.every.get(key), reference.every.get(key)
+            ratio = f" ({row.stats.p50_ms / first.stats.p50_ms:.2f}x)" if row and first and model is not reference else ""
+            line.append(f"{format_ms(row.stats.p50_ms)}{ratio}" if row else "")
         cells.append(line)
     return headers, cells
 
@@ -100,12 +121,21 @@ def aggregate_cells(table: AggregateTable) -> tuple[list[str], list[list[str]]]:
     return headers, cells
 
 
-def _top1(accuracy: AccuracyRecord | None) -> str:
-    """"96.9 [95.0, 98.1]": the top-1 with its 95% interval."""
-    if accuracy is None:
-        return ""
-    low, high = accuracy.top1_ci95_pct
-    return f"{accuracy.top1_pct:.1f} [{low:.1f}, {high:.1f}]"
+def _accuracy(accuracy: AccuracyRecord | None) -> str:
+    """"96.9 [95.0, 98.1]": the value with its 95% interval."""
+    return "" if accuracy is None else accuracy.text
+
+
+def _across_heading(table: CrossDeviceTable) -> str:
+    """The metric's heading when every model shares it, else a generic one (each cell then names its metric)."""
+    metrics = table.metrics
+    return metrics[0].heading if len(metrics) == 1 else "accuracy"
+
+
+def _across_accuracy(table: CrossDeviceTable, accuracy: AccuracyRecord | None) -> str:
+    if accuracy is None or len(table.metrics) == 1:
+        return _accuracy(accuracy)
+    return f"{accuracy.metric.heading}: {accuracy.text}"
 
 
 def _pareto_text(state: str, others: tuple[str, ...]) -> str:

@@ -9,7 +9,9 @@ from pathlib import Path
 from deploy.report.build import Report
 from deploy.report.frame import across_all_frame, across_frame, report_frame, samples_frame
 from deploy.report.html import html_page
-from deploy.report.markdown import markdown_across_devices, markdown_aggregate_table, markdown_fastest, markdown_table
+from deploy.report.markdown import (
+    markdown_across_devices, markdown_aggregate_table, markdown_fastest, markdown_series, markdown_table,
+)
 from deploy.report.plots import plot_table
 from deploy.report.tables import EMULATED_CAVEAT
 
@@ -35,7 +37,8 @@ def write_report(report: Report, out_dir: Path) -> ReportFiles:
     report.html and plots/<device>-<threads>t.{png,svg}.
 
     report.md and report.html open with the fastest artifacts at the asked top-1 (if
-    asked) and the cross-device table, then one section per device table. report.csv
+    asked), the cross-device table and the series of models differing in one field
+    (`series`), then one section per device table. report.csv
     has one line per row of every table, the tool-aggregate rows last (with `aggregate_*`
     columns and no p50, speed-up or front); raw_samples.csv one line per raw sample
     behind the device tables.
@@ -51,6 +54,7 @@ def write_report(report: Report, out_dir: Path) -> ReportFiles:
     sections = [markdown_fastest(report)] if report.fastest else []
     if report.across_devices is not None:
         sections.append(markdown_across_devices(report.across_devices))
+    sections += [markdown_series(series) for series in report.series]
     for table in report.tables:
         section = markdown_table(table)
         if table.slug in plots:
@@ -88,7 +92,8 @@ def _preamble(report: Report) -> list[str]:
         "Latency: p50 is the median of the raw samples, [95% CI] a percentile-bootstrap interval of that median, "
         "p90 the 90th percentile, n the number of raw samples; all are recomputed from the raw samples listed in "
         "raw_samples.csv. † marks an unstable measurement.",
-        "top-1 %: the deployed artifact's accuracy (run in its own runtime)"
+        "Accuracy (top-1 %, or the metric a model declares, e.g. a regression model's MAE): the deployed "
+        "artifact's (run in its own runtime)"
         + (f" on {report.dataset}" if report.dataset else "")
         + "; accuracy of a simulated (fake-quant) or eager PyTorch model is shown only in its own column and never "
         "decides the front.",

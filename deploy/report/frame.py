@@ -1,7 +1,8 @@
 """The report's columns: report rows as pandas DataFrames, for report.csv, raw_samples.csv and the plots.
 
 `report_frame` is the one place that names the columns of a row; the rest of the
-report works on `ReportRow`s.
+report works on `ReportRow`s. `accuracy` and its interval are in the unit of the row's
+`metric` (top-1 in percent; a mean absolute error in the target's unit).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ LATENCY_FROM_AGGREGATE = "tool aggregate"
 COLUMNS = (
     "device_name", "device_kind", "emulated", "device_fingerprint", "threads", "label", "model_label", "model",
     "backend", "quant", "runtime", "harness", "artifact_sha256", "artifact_path", "resolution", "params", "macs",
-    "reparameterized", "verified", "top1_pct", "top1_ci95_low_pct", "top1_ci95_high_pct", "top5_pct", "num_images", "accuracy_source", "top1_simulated_pct",
-    "top1_eager_pct", "n", "repetitions", "repetition_p50_ms", "p50_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms",
+    "reparameterized", "verified", "metric", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high", "top5_pct",
+    "num_images", "accuracy_source", "accuracy_simulated", "accuracy_eager", "n", "repetitions", "repetition_p50_ms", "p50_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms",
     "p99_ms", "min_ms", "mean_ms", "trimmed_mean_ms", "std_ms", "cv", "stable", "stability_note", "speedup",
     "speedup_ci_low", "speedup_ci_high", "baseline", "pareto", "pareto_others", "budget", "record_keys",
     "latency_from", "aggregate_runs", "aggregate_mean_ms", "aggregate_trimmed_mean_ms", "aggregate_trimmed_mean_pooled",
@@ -45,7 +46,7 @@ def report_frame(rows: Iterable[ReportRow]) -> pd.DataFrame:
 
 
 ACROSS_COLUMNS = (
-    "model_label", "resolution", "params", "macs", "top1_pct", "top1_ci95_low_pct", "top1_ci95_high_pct",
+    "model_label", "resolution", "params", "macs", "metric", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high",
     "device_name", "threads", "emulated", "label", "backend", "quant", "p50_ms", "ci95_low_ms", "ci95_high_ms", "pareto",
 )
 
@@ -55,10 +56,11 @@ def across_frame(table: CrossDeviceTable) -> pd.DataFrame:
     lines = []
     for model in table.rows:
         accuracy = model.accuracy
-        low, high = accuracy.top1_ci95_pct if accuracy else (None, None)
+        low, high = (accuracy.ci95 if accuracy else None) or (None, None)
         for column, best in zip(table.columns, model.best):
             lines.append((model.model_label, model.resolution, model.params, model.macs,
-                          accuracy.top1_pct if accuracy else None, low, high, column.device_name, column.threads,
+                          accuracy.metric.name if accuracy else None, accuracy.value if accuracy else None, low, high,
+                          column.device_name, column.threads,
                           column.emulated, *((best.label, best.backend, best.quant, best.stats.p50_ms,
                                              best.stats.ci95_low_ms, best.stats.ci95_high_ms, best.pareto)
                                             if best is not None else (None,) * 7)))
@@ -87,6 +89,7 @@ def samples_frame(rows: Iterable[ReportRow]) -> pd.DataFrame:
 
 def _values(row: ReportRow) -> dict[str, object]:
     deployed, aggregate = row.deployed, row.aggregate
+    interval = (deployed.ci95 if deployed else None) or (None, None)
     return {
         "device_name": row.device_name, "device_kind": row.device_kind, "emulated": row.emulated,
         "device_fingerprint": row.device_fingerprint, "threads": row.threads, "label": row.label,
@@ -94,14 +97,15 @@ def _values(row: ReportRow) -> dict[str, object]:
         "runtime": row.runtime, "harness": row.harness, "artifact_sha256": row.artifact_sha256,
         "artifact_path": row.artifact_path, "resolution": row.resolution, "params": row.params, "macs": row.macs,
         "reparameterized": row.reparameterized, "verified": row.verified,
-        "top1_pct": deployed.top1_pct if deployed else None,
-        "top1_ci95_low_pct": deployed.top1_ci95_pct[0] if deployed else None,
-        "top1_ci95_high_pct": deployed.top1_ci95_pct[1] if deployed else None,
+        "metric": row.metric.name if row.metric else None,
+        "accuracy": deployed.value if deployed else None,
+        "accuracy_ci95_low": interval[0],
+        "accuracy_ci95_high": interval[1],
         "top5_pct": deployed.top5_pct if deployed else None,
         "num_images": deployed.num_images if deployed else None,
         "accuracy_source": deployed.source if deployed else None,
-        "top1_simulated_pct": row.simulated.top1_pct if row.simulated else None,
-        "top1_eager_pct": row.eager.top1_pct if row.eager else None,
+        "accuracy_simulated": row.simulated.value if row.simulated else None,
+        "accuracy_eager": row.eager.value if row.eager else None,
         "repetitions": row.repetitions, "repetition_p50_ms": json.dumps(list(row.repetition_p50_ms)),
         **(asdict(row.stats) if row.stats is not None else {}),
         "stable": row.stable, "stability_note": row.stability_note, "speedup": row.speedup,

@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 from deploy.report.across_devices import ACROSS_ALL_TITLE, ACROSS_RULE, ACROSS_TITLE, CrossDeviceTable
 from deploy.report.aggregates import AggregateTable
 from deploy.report.build import Report
-from deploy.report.cells import across_all_cells, across_cells, aggregate_cells, table_cells
+from deploy.report.cells import across_all_cells, across_cells, aggregate_cells, series_cells, table_cells
+from deploy.report.series import SERIES_RULE
 from deploy.report.tables import EMULATED_CAVEAT, DeviceTable
 
 _CSS = """
@@ -52,6 +53,10 @@ def html_page(title: str, preamble: Sequence[str], report: Report, plots: Mappin
                      + _notes([answer.text for answer in report.fastest]) + "</section>")
     if report.across_devices is not None:
         parts.append(_across_section(report.across_devices))
+    for series in report.series:
+        headers, cells = series_cells(series)
+        parts.append("\n".join([f'<section id="series-{escape(series.field)}">', f"<h2>{escape(series.title)}</h2>",
+                                 _table(headers, cells, [""] * len(cells)), _notes([SERIES_RULE]), "</section>"]))
     for table in report.tables:
         parts.append(_section(table, plots.get(table.slug)))
     for table in report.aggregate_tables:
@@ -70,7 +75,7 @@ def _section(table: DeviceTable, plot: Path | None) -> str:
         lines.append(_notes(table.notes))
     if plot is not None:
         data = base64.b64encode(Path(plot).read_bytes()).decode("ascii")
-        lines.append(f'<img class="plot" alt="{escape(table.title)}: top-1 against p50 latency" '
+        lines.append(f'<img class="plot" alt="{escape(table.title)}: {escape(table.metric.title)} against p50 latency" '
                      f'src="data:image/svg+xml;base64,{data}">')
     lines.append('<ul class="provenance">' + "".join(
         f"<li><b>{escape(what)}</b>: {escape(value)}</li>" for what, value in table.provenance) + "</ul>")

@@ -7,8 +7,9 @@ from dataclasses import replace
 from deploy.report.across_devices import ACROSS_ALL_TITLE, ACROSS_RULE, ACROSS_TITLE, CrossDeviceTable
 from deploy.report.aggregates import AggregateTable
 from deploy.report.build import Report
-from deploy.report.cells import across_all_cells, across_cells, aggregate_cells, table_cells
+from deploy.report.cells import across_all_cells, across_cells, aggregate_cells, series_cells, table_cells
 from deploy.report.inputs import ReportError
+from deploy.report.series import SERIES_RULE, FieldSeries
 from deploy.report.tables import DeviceTable
 
 _LEFT_ALIGNED = ("model", "quant", "backend", "harness", "Pareto")
@@ -41,6 +42,11 @@ def markdown_across_devices(table: CrossDeviceTable) -> str:
     lines = _titled_table(ACROSS_TITLE, *across_cells(table), (ACROSS_RULE,))
     lines += [""] + _titled_table(ACROSS_ALL_TITLE, *across_all_cells(table), ())
     return "\n".join(lines) + "\n"
+
+
+def markdown_series(series: FieldSeries) -> str:
+    """Models that differ in one field, side by side."""
+    return "\n".join(_titled_table(series.title, *series_cells(series), (SERIES_RULE,))) + "\n"
 
 
 def markdown_fastest(report: Report) -> str:

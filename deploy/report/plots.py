@@ -27,10 +27,10 @@ _NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 
 
 def plot_table(table: DeviceTable, directory: Path) -> tuple[Path, Path]:
-    """Draw top-1 against p50 latency with 95% interval bars, the front as a step line
-    and every point labelled; write `<slug>.png` and `<slug>.svg` into `directory`.
+    """Draw the table's metric against p50 latency with 95% interval bars, the front as a
+    step line and every point labelled; write `<slug>.png` and `<slug>.svg` into `directory`.
 
-    Only rows with deployed top-1 are drawn; the caption lists the others.
+    Only rows with deployed accuracy are drawn; the caption lists the others.
     """
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -45,31 +45,34 @@ def plot_table(table: DeviceTable, directory: Path) -> tuple[Path, Path]:
     axes = figure.add_subplot()
 
     front = rated[rated["pareto"].isin(["yes", "tie"])].sort_values("p50_ms")
-    axes.plot(front["p50_ms"], front["top1_pct"].cummax(), drawstyle="steps-post", color=_STYLES["yes"][0],
+    best_so_far = front["accuracy"].cummax() if table.metric.higher_is_better else front["accuracy"].cummin()
+    axes.plot(front["p50_ms"], best_so_far, drawstyle="steps-post", color=_STYLES["yes"][0],
               alpha=0.5, linewidth=1.5, zorder=1, label="Pareto front")
     for state, (colour, marker, legend) in _STYLES.items():
         part = rated[rated["pareto"] == state]
         if part.empty:
             continue
         axes.errorbar(
-            part["p50_ms"], part["top1_pct"],
+            part["p50_ms"], part["accuracy"],
             xerr=[part["p50_ms"] - part["ci95_low_ms"], part["ci95_high_ms"] - part["p50_ms"]],
             fmt=marker, color=colour, markerfacecolor="white" if state == "no" else colour,
             markersize=6, capsize=3, elinewidth=1, linestyle="none", zorder=3, label=legend,
         )
     axes.margins(x=0.06, y=0.12)
     _make_room_for_labels(figure, axes, rated)
-    _label_points(figure, axes, rated)
+    _label_points(figure, axes, rated, table.metric.higher_is_better)
 
     unit = "ms, emulated: relative only" if table.emulated else "ms"
     axes.set_xlabel(f"p50 latency ({unit}); bars: 95% interval of the median")
-    axes.set_ylabel("top-1 % (deployed artifact)")
+    axes.set_ylabel(f"{table.metric.heading} (deployed artifact)")
+    if not table.metric.higher_is_better:
+        axes.invert_yaxis()  # better is up, as for top-1
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize=8, framealpha=0.9)
     axes.set_title("\n".join(textwrap.wrap(table.title, 80)), fontsize=10)
     unrated = [row.label for row in table.rows if row.deployed is None]
     if unrated:
-        figure.text(0.01, 0.005, "\n".join(textwrap.wrap("not drawn (no deployed top-1): " + ", ".join(unrated), 130)),
+        figure.text(0.01, 0.005, "\n".join(textwrap.wrap(f"not drawn (no deployed {table.metric.title}): " + ", ".join(unrated), 130)),
                     fontsize=7, color="#555555", va="bottom")
 
     directory = Path(directory)
@@ -94,20 +97,20 @@ def _make_room_for_labels(figure, axes, rated) -> None:
     axes.set_xlim(low, (slowest - fraction * low) / (1 - fraction))
 
 
-def _label_points(figure, axes, rated) -> None:
+def _label_points(figure, axes, rated, higher_is_better: bool) -> None:
     """Label each point with its row label, moving labels off each other where possible."""
     from matplotlib.text import Text
     from matplotlib.transforms import Bbox
 
     renderer = figure.canvas.get_renderer()
     figure.draw_without_rendering()
-    points = axes.transData.transform(rated[["p50_ms", "top1_pct"]].to_numpy(dtype=float))
+    points = axes.transData.transform(rated[["p50_ms", "accuracy"]].to_numpy(dtype=float))
     frame = axes.get_window_extent(renderer)
     placed = [Bbox.from_extents(x - _MARKER_PX, y - _MARKER_PX, x + _MARKER_PX, y + _MARKER_PX) for x, y in points]
-    for row in rated.sort_values(["top1_pct", "p50_ms"], ascending=[False, True]).itertuples():
+    for row in rated.sort_values(["accuracy", "p50_ms"], ascending=[not higher_is_better, True]).itertuples():
         best = None
         for dx, dy in _LABEL_OFFSETS:
-            text = axes.annotate(row.label, (row.p50_ms, row.top1_pct), xytext=(dx, dy), textcoords="offset points",
+            text = axes.annotate(row.label, (row.p50_ms, row.accuracy), xytext=(dx, dy), textcoords="offset points",
                                  fontsize=_LABEL_SIZE, ha="left" if dx > 0 else "right", va="center", zorder=4,
                                  arrowprops=_LEADER)
             text.update_positions(renderer)

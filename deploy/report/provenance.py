@@ -9,6 +9,7 @@ from bench_runner.records import BenchRecord
 from bench_runner.stats import BOOTSTRAP_RESAMPLES
 from deploy.report.rows import ReportRow, fingerprint
 from deploy.report.statistics import ACCURACY_SEED, MIN_PAIRED_ROUNDS, SPEEDUP_SEED
+from vitdeploy.metrics import TOP1
 
 
 def provenance(rows: Sequence[ReportRow], dataset: str | None, baseline: ReportRow | None) -> tuple[tuple[str, str], ...]:
@@ -66,13 +67,17 @@ def provenance(rows: Sequence[ReportRow], dataset: str | None, baseline: ReportR
 
 
 def _accuracy(rows: Sequence[ReportRow], dataset: str | None) -> str:
-    if not any(row.deployed is not None for row in rows):
+    rated = [row.deployed for row in rows if row.deployed is not None]
+    if not rated:
         return "no deployed accuracy for these artifacts: latency only, no Pareto front"
-    images = _distinct(int(row.deployed.num_images) for row in rows if row.deployed is not None)
-    return (f"deployed top-1 on '{dataset}', {images} images scored per artifact, each artifact run in its own "
-            "runtime (`vitdeploy eval`); the front uses only deployed accuracy; top-1 intervals: Wilson's 95% score "
-            "interval; two artifacts' top-1 compared by the paired bootstrap of their difference on the same images "
-            f"({BOOTSTRAP_RESAMPLES} resamples, seed {ACCURACY_SEED})")
+    images = _distinct(int(record.num_images) for record in rated)
+    metric = rated[0].metric
+    interval = ("Wilson's 95% score interval" if metric is TOP1
+                else "the normal 95% interval of the mean of the per-image errors")
+    return (f"deployed {metric.title} on '{dataset}', {images} images scored per artifact, each artifact run in its "
+            f"own runtime (`vitdeploy eval`); the front uses only deployed accuracy; {metric.title} intervals: "
+            f"{interval}; two artifacts' {metric.title} compared by the paired bootstrap of their difference on the "
+            f"same images ({BOOTSTRAP_RESAMPLES} resamples, seed {ACCURACY_SEED})")
 
 
 def _measured(records: Sequence[BenchRecord]) -> str:

@@ -24,6 +24,7 @@ from bench_runner.records import BenchRecord
 from bench_runner.stats import LatencyStats
 from deploy.report.inputs import AccuracyRecord, ManifestFacts, manifest_facts
 from deploy.report.labels import row_labels
+from vitdeploy.metrics import Metric
 
 # `ReportRow.pareto` of a row without deployed accuracy, and of a tool-aggregate row.
 UNRATED = "n/a"
@@ -41,6 +42,9 @@ class ReportRow:
     `aggregate` and no `stats`: such a row has no p50, no interval, and is never ranked.
     `stable` is None where a tool aggregate cannot show it.
 
+    `spec` is the model's spec as its manifest records it (None if it does not).
+    `metric` is what the model declares its accuracy is measured by (its manifest's spec;
+    a classifier's top-1 when it does not say; None for an embedding model).
     `deployed` is the artifact's accuracy run in its own runtime; `simulated` and `eager`
     are a PyTorch model's (fake-quant, eager) and never decide the front. The last
     fields are the row's standing in its device table (set by `tables.device_tables`):
@@ -66,6 +70,8 @@ class ReportRow:
     label: str
     params: int | None
     macs: int | None
+    spec: dict | None
+    metric: Metric | None
     reparameterized: bool | None
     verified: str | None
     lowering_toolchain: dict | None
@@ -167,7 +173,7 @@ def _row(records: tuple[BenchRecord, ...], facts: ManifestFacts, model_label: st
         harness=first.harness, artifact_sha256=first.artifact_sha256, artifact_path=first.artifact_path,
         model=first.model, backend=first.backend, quant=first.quant, runtime=first.runtime,
         resolution=_resolution(first.input_shape), model_label=model_label, label=label,
-        params=facts.params, macs=facts.macs, reparameterized=facts.reparameterized, verified=facts.verified,
+        params=facts.params, macs=facts.macs, spec=facts.spec, metric=facts.metric, reparameterized=facts.reparameterized, verified=facts.verified,
         lowering_toolchain=facts.lowering_toolchain, records=records, stats=stats, aggregate=aggregate,
         stable=stable, stability_note="; ".join(notes), pareto=UNRATED if aggregate is None else NOT_RANKED,
     )

@@ -3,8 +3,9 @@ accuracy differences and the interval-aware Pareto front.
 
     speedup(baseline_ms, row_ms, baseline_rounds=..., row_rounds=...) -> Speedup
     wilson_interval(hits, n) -> (low, high)
-    paired_difference(hits_a, hits_b) -> AccuracyDifference
-    pareto_front(top1, ci_low, ci_high, clearly_less_accurate) -> [FrontStatus]
+    mean_interval(scores) -> (low, high)
+    paired_difference(scores_a, scores_b) -> AccuracyDifference
+    pareto_front(accuracy, ci_low, ci_high, clearly_less_accurate) -> [FrontStatus]
     budget_state(ci_low, ci_high, budget_ms) -> WITHIN_BUDGET | OVER_BUDGET | AT_BUDGET
 
 Speed-up against a baseline is the ratio of medians, with a percentile-bootstrap 95%
@@ -16,7 +17,10 @@ and accuracies near 100 % (where a bootstrap over images collapses to one point)
 artifacts evaluated on the same images are compared by the paired difference of their
 top-1: a bootstrap that draws the same images for both. Only the images one got right
 and the other wrong move the difference, so the bootstrap draws the counts of the four
-(right, wrong) pairings from a multinomial, at any number of images.
+(right, wrong) pairings from a multinomial, at any number of images. A metric scored by
+a continuous per-image error (the mean absolute error of a regression model) has the
+normal interval of its mean, and two artifacts' errors are compared by a bootstrap that
+draws the same images for both.
 
 The accuracy-latency Pareto front, when latencies and accuracies are known only within
 intervals: a point leaves the front only if another point is at least as accurate AND
@@ -164,11 +168,22 @@ def wilson_interval(hits: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, (centre - spread) / denominator), min(1.0, (centre + spread) / denominator)
 
 
+def mean_interval(scores: Sequence[float], z: float = Z95) -> tuple[float, float]:
+    """The normal interval of the mean of per-image scores (95% for the default z)."""
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("mean_interval needs at least one score")
+    half = z * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else 0.0
+    mean = float(values.mean())
+    return mean - half, mean + half
+
+
 @dataclass(frozen=True)
 class AccuracyDifference:
-    """top-1(a) - top-1(b) on the same `n` images, as a fraction, with its paired-bootstrap
-    95% interval `ci_low`..`ci_high`; `a_only` / `b_only` count the images only a / only b
-    got right."""
+    """mean score(a) - mean score(b) on the same `n` images (for top-1 hits, the difference
+    of the top-1 as a fraction), with its paired-bootstrap 95% interval `ci_low`..`ci_high`;
+    `a_only` / `b_only` count the images a / b scored higher on (for hits: got right
+    where the other did not)."""
 
     difference: float
     ci_low: float
@@ -179,20 +194,28 @@ class AccuracyDifference:
 
 
 def paired_difference(
-    hits_a: Sequence[bool], hits_b: Sequence[bool], seed: int = ACCURACY_SEED,
+    scores_a: Sequence[float], scores_b: Sequence[float], seed: int = ACCURACY_SEED,
     resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95,
 ) -> AccuracyDifference:
-    """The paired difference of two artifacts' top-1 on the same images (hits in the same image order)."""
-    a, b = np.asarray(hits_a, dtype=bool), np.asarray(hits_b, dtype=bool)
+    """The paired difference of two artifacts' mean per-image score on the same images
+    (scores in the same image order): top-1 hits (True/False or 1/0), or any other score."""
+    a, b = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
     if a.shape != b.shape or a.size == 0:
-        raise ValueError(f"paired_difference needs hits on the same images, got {a.size} and {b.size}")
+        raise ValueError(f"paired_difference needs scores on the same images, got {a.size} and {b.size}")
     n = int(a.size)
-    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
-    counts = np.random.default_rng(seed).multinomial(n, [a_only / n, b_only / n, 1 - (a_only + b_only) / n], resamples)
-    differences = (counts[:, 0] - counts[:, 1]) / n
+    a_only, b_only = int((a > b).sum()), int((a < b).sum())
+    rng = np.random.default_rng(seed)
+    if np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all():
+        counts = rng.multinomial(n, [a_only / n, b_only / n, 1 - (a_only + b_only) / n], resamples)
+        differences = (counts[:, 0] - counts[:, 1]) / n
+        difference = (a_only - b_only) / n
+    else:
+        per_image = a - b
+        differences = per_image[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+        difference = float(per_image.mean())
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(differences, [tail, 100 - tail])
-    return AccuracyDifference((a_only - b_only) / n, float(low), float(high), n, a_only, b_only)
+    return AccuracyDifference(difference, float(low), float(high), n, a_only, b_only)
 
 
 @dataclass(frozen=True)
@@ -208,28 +231,29 @@ class FrontStatus:
 
 
 def pareto_front(
-    top1: Sequence[float], ci_low: Sequence[float], ci_high: Sequence[float],
+    accuracy: Sequence[float], ci_low: Sequence[float], ci_high: Sequence[float],
     clearly_less_accurate: Callable[[int, int], bool] | None = None,
 ) -> list[FrontStatus]:
-    """The front status of every point (higher `top1` is better, lower latency is better).
+    """The front status of every point (higher `accuracy` is better, lower latency is
+    better; an error metric is passed negated).
 
     `ci_low[i]`..`ci_high[i]` is point i's latency interval (e.g. the 95% interval of
     its median). Points with equal accuracy count as "at least as accurate" both ways.
     `clearly_less_accurate(j, i)` says whether point j is less accurate than point i
-    beyond the paired interval of their difference; without it, any lower top-1 is.
+    beyond the paired interval of their difference; without it, any lower accuracy is.
     """
-    if not len(top1) == len(ci_low) == len(ci_high):
+    if not len(accuracy) == len(ci_low) == len(ci_high):
         raise ValueError("pareto_front needs one accuracy and one interval per point")
-    less = clearly_less_accurate or (lambda j, i: top1[j] < top1[i])
+    less = clearly_less_accurate or (lambda j, i: accuracy[j] < accuracy[i])
     statuses = []
-    for i in range(len(top1)):
-        others = [j for j in range(len(top1)) if j != i]
+    for i in range(len(accuracy)):
+        others = [j for j in range(len(accuracy)) if j != i]
         faster = [j for j in others if ci_high[j] < ci_low[i]]
-        dominating = tuple(j for j in faster if top1[j] >= top1[i])
+        dominating = tuple(j for j in faster if accuracy[j] >= accuracy[i])
         if dominating:
             statuses.append(FrontStatus(DOMINATED, dominating))
             continue
-        tied = tuple(j for j in others if (top1[j] >= top1[i] and ci_low[j] <= ci_high[i])
+        tied = tuple(j for j in others if (accuracy[j] >= accuracy[i] and ci_low[j] <= ci_high[i])
                      or (j in faster and not less(j, i)))
         statuses.append(FrontStatus(TIE, tied) if tied else FrontStatus(FRONT))
     return statuses

@@ -1,4 +1,7 @@
-"""One table per device and thread count: its rows ranked, with baseline speed-ups and the Pareto front.
+"""One table per device, thread count and metric: its rows ranked, with baseline speed-ups and the Pareto front.
+
+Models judged by different metrics (a classifier's top-1, a regression model's mean
+absolute error) never share a front: each metric on a device gets a table of its own.
 
 `device_tables` builds them from the accuracy-joined sampled rows; `cells.table_cells`
 turns one into display text.
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from bench_runner.records import BenchRecord
 from deploy.report.accuracy import REFERENCE_ACCURACY, AccuracyComparison
@@ -17,20 +20,29 @@ from deploy.report.inputs import ReportError
 from deploy.report.provenance import provenance
 from deploy.report.rows import UNRATED, ReportRow
 from deploy.report.statistics import DOMINATED, FRONT, TIE, budget_state, pareto_front, speedup
+from vitdeploy.metrics import TOP1, Metric
 
-FRONT_RULE = (
-    "Pareto: yes = on the accuracy-latency front; tie = on the front only because a row at least as accurate "
-    "has an overlapping p50 interval, or a row faster beyond both p50 intervals is less accurate by no more than "
-    "the paired 95% interval of the top-1 difference allows (the two are not ranked); no = a row at least as "
-    "accurate is faster beyond both 95% intervals; n/a = no deployed top-1. Top-1 intervals are Wilson's 95%."
-)
+_INTERVALS = {True: "Top-1 intervals are Wilson's 95%.",
+              False: "Intervals are the normal 95% intervals of the mean over images."}
+
+
+def front_rule(metric: Metric) -> str:
+    """How the Pareto column of a table judged by `metric` reads."""
+    better = "higher" if metric.higher_is_better else "lower"
+    return (
+        f"Pareto ({metric.title}, {better} is better): yes = on the accuracy-latency front; tie = on the front only "
+        "because a row at least as accurate has an overlapping p50 interval, or a row faster beyond both p50 "
+        f"intervals is less accurate by no more than the paired 95% interval of the {metric.title} difference "
+        "allows (the two are not ranked); no = a row at least as accurate is faster beyond both 95% intervals; "
+        f"n/a = no deployed {metric.title}. {_INTERVALS[metric is TOP1]}"
+    )
 EMULATED_CAVEAT = "relative timings only, not a phone's latency"
 _PARETO_TEXT = {FRONT: "yes", TIE: "tie", DOMINATED: "no"}
 
 
 @dataclass(frozen=True)
 class DeviceTable:
-    """The report of one device at one thread count.
+    """The report of one device at one thread count, for the models judged by `metric`.
 
     `rows` (one per artifact x harness, fastest first) carry their standing: speed-up
     over `baseline` (a row label), Pareto state and, given `budget_ms`, whether they fit
@@ -49,11 +61,13 @@ class DeviceTable:
     provenance: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
     budget_ms: float | None = None
+    metric: Metric = TOP1
 
     @property
     def slug(self) -> str:
-        """A file-name-safe name: device and threads."""
-        return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', self.device_name).strip('-')}-{self.threads}t"
+        """A file-name-safe name: device and threads, and the metric where it is not top-1."""
+        metric = "" if self.metric is TOP1 else f"-{self.metric.name}"
+        return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', self.device_name).strip('-')}-{self.threads}t{metric}"
 
 
 def device_title(name: str, cpu_model: str, emulated: bool, threads: int) -> str:
@@ -67,31 +81,33 @@ def device_title(name: str, cpu_model: str, emulated: bool, threads: int) -> str
 
 def device_tables(
     rows: Sequence[ReportRow], failed: Sequence[BenchRecord], baseline: str | None, dataset: str | None,
-    budget_ms: float | None = None,
+    budget_ms: float | None = None, device_budgets_ms: Mapping[str, float] | None = None,
 ) -> list[DeviceTable]:
-    """One DeviceTable per device and thread count, in name and thread order.
+    """One DeviceTable per device, thread count and metric, in name, thread and metric
+    order (top-1 first); rows of a model that declares no metric join the top-1 table.
 
     `baseline` is a row label ("model/backend/quant") or a model name (its fp32 row is
     preferred, then backends alphabetically); None takes the fp32 row of the first
     model alphabetically. A named baseline that no table holds raises ReportError.
     `failed` records are named in their table's notes. `budget_ms` marks each row within,
-    over or at that latency budget.
+    over or at that latency budget; `device_budgets_ms[device]` replaces it on one device.
     """
     if baseline is not None and not any(_matches_baseline(row, baseline) for row in rows):
         models = ", ".join(sorted({row.model_label for row in rows}))
         labels = ", ".join(sorted({row.label for row in rows}))
         raise ReportError(f"baseline {baseline!r} matches no measured row; give a model name ({models}) "
                           f"or a row label ({labels})")
-    groups: dict[tuple[str, int], list[ReportRow]] = {}
+    groups: dict[tuple[str, int, Metric], list[ReportRow]] = {}
     for row in rows:
-        groups.setdefault((row.device_name, row.threads), []).append(row)
+        groups.setdefault((row.device_name, row.threads, row.metric or TOP1), []).append(row)
     tables = []
-    for (device_name, threads), group in sorted(groups.items(), key=lambda item: item[0]):
+    for (device_name, threads, metric), group in sorted(groups.items(), key=lambda item: _table_order(*item[0])):
         group = sorted(group, key=lambda row: (row.stats.p50_ms, row.label))
         baseline_row = _baseline_row(group, baseline)
         group, unpaired = _ranked(group, baseline_row)
-        if budget_ms is not None:
-            group = [replace(row, budget=budget_state(row.stats.ci95_low_ms, row.stats.ci95_high_ms, budget_ms))
+        budget = (device_budgets_ms or {}).get(device_name, budget_ms)
+        if budget is not None:
+            group = [replace(row, budget=budget_state(row.stats.ci95_low_ms, row.stats.ci95_high_ms, budget))
                      for row in group]
         failures = [record for record in failed if record.device_name == device_name and record.threads == threads]
         emulated = any(row.emulated for row in group)
@@ -100,15 +116,21 @@ def device_tables(
             device_name=str(device_name),
             threads=int(threads),
             emulated=emulated,
-            title=device_title(str(device_name), cpu_model, emulated, int(threads)),
+            title=device_title(str(device_name), cpu_model, emulated, int(threads))
+            + ("" if metric is TOP1 else f": models judged by {metric.title}"),
             rows=tuple(group),
             baseline=None if baseline_row is None else baseline_row.label,
             has_accuracy=any(row.deployed is not None for row in group),
             provenance=provenance(group, dataset, baseline_row),
-            notes=_notes(group, failures, baseline, baseline_row, unpaired),
-            budget_ms=budget_ms,
+            notes=_notes(group, failures, baseline, baseline_row, unpaired, metric),
+            budget_ms=budget,
+            metric=metric,
         ))
     return tables
+
+
+def _table_order(device_name: str, threads: int, metric: Metric) -> tuple:
+    return device_name, threads, metric is not TOP1, metric.name
 
 
 def _matches_baseline(row: ReportRow, baseline: str) -> bool:
@@ -129,11 +151,11 @@ def _baseline_row(group: list[ReportRow], baseline: str | None) -> ReportRow | N
 
 def _ranked(group: list[ReportRow], baseline: ReportRow | None) -> tuple[list[ReportRow], list[str]]:
     """The rows with their speed-up over `baseline` and their standing on the front, and
-    the labels of rows whose accuracy the front compared by top-1 alone (no per-image
+    the labels of rows whose accuracy the front compared by value alone (no per-image
     results on the same images)."""
     rated = [row for row in group if row.deployed is not None]
     comparison = AccuracyComparison([row.deployed for row in rated])
-    statuses = pareto_front([row.deployed.top1_pct for row in rated], [row.stats.ci95_low_ms for row in rated],
+    statuses = pareto_front([row.deployed.goodness for row in rated], [row.stats.ci95_low_ms for row in rated],
                             [row.stats.ci95_high_ms for row in rated], comparison.clearly_less_accurate)
     standing = {row.label: status for row, status in zip(rated, statuses)}
     ranked = []
@@ -162,17 +184,17 @@ def _speedup(row: ReportRow, baseline: ReportRow | None) -> tuple[float | None, 
 
 def _notes(
     group: list[ReportRow], failures: list[BenchRecord], baseline: str | None, baseline_row: ReportRow | None,
-    unpaired: list[str],
+    unpaired: list[str], metric: Metric,
 ) -> tuple[str, ...]:
     notes = []
     if any(row.deployed is not None for row in group):
-        notes.append(FRONT_RULE)
+        notes.append(front_rule(metric))
         if unpaired:
-            notes.append("Compared by top-1 alone, without per-image results on the same images (evaluate them "
-                         "again with `vitdeploy eval` to pair them): " + ", ".join(unpaired) + ".")
+            notes.append(f"Compared by {metric.title} alone, without per-image results on the same images (evaluate "
+                         "them again with `vitdeploy eval` to pair them): " + ", ".join(unpaired) + ".")
         missing = [row.label for row in group if row.deployed is None]
         if missing:
-            notes.append("No deployed top-1 (not on the front, n/a): " + ", ".join(missing) + ".")
+            notes.append(f"No deployed {metric.title} (not on the front, n/a): " + ", ".join(missing) + ".")
     for header, accuracy_of in REFERENCE_ACCURACY:
         if any(accuracy_of(row) is not None for row in group):
             notes.append(f"'{header}' is a PyTorch model's accuracy, not the artifact's; it never enters the front.")

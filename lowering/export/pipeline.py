@@ -33,6 +33,7 @@ from lowering.export.pt2e import ImageCalibrator
 from lowering.export.settings import LoweringSpec
 from lowering.export.unsupported import LoweringError
 from lowering.models import count_macs, count_params
+from lowering.models.dcal import removed_branches
 from lowering.reparam import reparameterize
 from lowering.sources.model_input import ModelInput, single_output
 from lowering.verify import MIN_INPUTS, VerificationError, eager_logits, random_inputs, verify_artifact
@@ -239,6 +240,8 @@ class _Lowering:
             preprocessing=dataclasses.asdict(source.preprocessing),
             spec_before_reparameterization=(
                 self.original_spec.to_dict() if self.reparameterized and self.original_spec is not None else None),
+            removed_branches=(removed_branches(self.original_spec, lowered_spec) or None
+                              if self.original_spec is not None and lowered_spec is not None else None),
         )
         return Manifest(
             backend=target.backend,
@@ -355,5 +358,6 @@ def _reparameterized_note(label: str, before, after) -> str:
         return f"reparameterized {label}: every module with reparameterize() fused"
     gates = (f"; the gates of task {before.task} (of {before.gate_tasks}) folded into the class-attention weights"
              if before.gate_tasks and not after.gate_tasks else "")
+    removed = "".join(f"; training-only branch {branch} removed" for branch in removed_branches(before, after))
     return (f"reparameterized {label}: {before.depth} blocks x {before.branches} branches -> {after.depth} blocks, "
-            f"{after.num_heads} heads, FFN width {after.mlp_hidden_dim}{gates}")
+            f"{after.num_heads} heads, FFN width {after.mlp_hidden_dim}{gates}{removed}")

@@ -54,7 +54,8 @@ def _linear(in_features: int, out_features: int, tasks: int, task: int) -> nn.Li
 
 
 class ClassAttention(nn.Module):
-    """Multi-head attention whose one query is the class token (the first token)."""
+    """Multi-head attention whose one query is the class token (the first token); `cross`
+    takes any queries (DCAL's global-local cross-attention, `lowering.models.dcal`)."""
 
     def __init__(self, dim: int, num_heads: int, head_dim: int, tasks: int = 0, task: int = 0):
         super().__init__()
@@ -64,13 +65,18 @@ class ClassAttention(nn.Module):
         self.proj = _linear(inner, dim, tasks, task)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cross(x[:, :1], x)
+
+    def cross(self, queries: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The attention of `queries` [batch, n, dim] over every token of `x`, [batch, n, dim]."""
         batch, tokens, _ = x.shape
+        count = queries.shape[1]
         heads, width = self.num_heads, self.head_dim
-        q = self.q(x[:, :1]).reshape(batch, 1, heads, width).transpose(1, 2)
+        q = self.q(queries).reshape(batch, count, heads, width).transpose(1, 2)
         k = self.k(x).reshape(batch, tokens, heads, width).permute(0, 2, 3, 1)
         v = self.v(x).reshape(batch, tokens, heads, width).transpose(1, 2)
         weights = torch.matmul(q * self.scale, k).softmax(dim=-1)
-        return self.proj(torch.matmul(weights, v).transpose(1, 2).reshape(batch, 1, heads * width))
+        return self.proj(torch.matmul(weights, v).transpose(1, 2).reshape(batch, count, heads * width))
 
 
 class ClassAttentionBlock(nn.Module):

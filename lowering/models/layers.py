@@ -76,8 +76,11 @@ class MultiHeadAttention(nn.Module):
         if self.kind == "scaling" and self.head_dim < keys:
             context = self.matmul(self.keys_transposed(k), v)
             return self.matmul(q * (self.scale / keys), context)
-        scores = self.matmul(q * self.scale, self.keys_transposed(k))
-        return self.matmul(self.transform_weights(self.weights(scores)), v)
+        return self.matmul(self.transform_weights(self.attention_weights(q, k)), v)
+
+    def attention_weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """The weights [..., queries, keys] of queries q over keys k, laid out as `split_heads` gives them."""
+        return self.weights(self.matmul(q * self.scale, self.keys_transposed(k)))
 
     def weights(self, scores: torch.Tensor) -> torch.Tensor:
         """The attention weights of `scores` [..., queries, keys], as `kind` makes them."""

@@ -7,6 +7,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from vitdeploy.errors import VitdeployError
+from lowering.models.dcal import ROLLOUT_ATTENTION
 from lowering.models.layers import ATTENTION_KINDS
 from lowering.models.spec import CLIP_MEAN, CLIP_STD, HALF, ModelSpec, Preprocessing
 from lowering.models.vit import VisionTransformer
@@ -14,7 +15,7 @@ from lowering.models.vit import VisionTransformer
 _VIT_PREPROCESSING = Preprocessing(mean=HALF, std=HALF, crop_pct=0.9)
 _DEIT_PREPROCESSING = Preprocessing()
 _SIZES = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
-OUTPUTS = ("logits", "embedding")
+OUTPUTS = ("logits", "embedding", "regression")
 
 
 def _family() -> dict[str, ModelSpec]:
@@ -37,6 +38,16 @@ def _family() -> dict[str, ModelSpec]:
                                      preprocessing=Preprocessing(mean=CLIP_MEAN, std=CLIP_STD, crop_pct=1.0))
     specs["deit_tiny_gated_class_attn"] = replace(specs["deit_tiny"], name="deit_tiny_gated_class_attn",
                                                   class_attention_blocks=2, gate_tasks=4)
+    # DCAL: one global-local cross-attention block on the top 10% of patches by rollout,
+    # with the training-only pair-wise branch (removed at lowering).
+    specs["deit_tiny_dcal"] = replace(specs["deit_tiny"], name="deit_tiny_dcal", glca_blocks=1, local_ratio=0.1,
+                                      pair_wise=True)
+    # A regression ViT under a CPU latency budget (tiny transformers for holographic
+    # autofocus): width 128, 12 blocks of 8 heads, MLP 1024, one output at 128 px,
+    # 4,065,537 parameters; judged by its mean absolute error.
+    specs["vit_autofocus"] = ModelSpec("vit_autofocus", img_size=128, num_classes=1, embed_dim=128, num_heads=8,
+                                       head_dim=16, mlp_ratio=8.0, output="regression",
+                                       preprocessing=_VIT_PREPROCESSING)
     return specs
 
 
@@ -103,12 +114,15 @@ def _validate(spec: ModelSpec) -> None:
             f"or one per block ({spec.depth})"
         )
     _validate_query_groups(spec)
-    for key in ("class_attention_blocks", "gate_tasks", "task"):
+    for key in ("class_attention_blocks", "gate_tasks", "task", "glca_blocks"):
         value = getattr(spec, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise InvalidSpecError(f"{key} must be a non-negative integer, got {value!r}")
     if spec.output not in OUTPUTS:
         raise InvalidSpecError(f"output {spec.output!r} must be one of {', '.join(OUTPUTS)}")
+    if spec.output == "regression" and spec.num_classes != 1:
+        raise InvalidSpecError(f"a regression model has one output: num_classes must be 1, got {spec.num_classes}")
+    _validate_dcal(spec)
     if spec.gate_tasks and not spec.class_attention_blocks:
         raise InvalidSpecError("gate_tasks gates the class-attention blocks: give class_attention_blocks too")
     if spec.task >= max(spec.gate_tasks, 1):
@@ -140,6 +154,28 @@ def _validate_query_groups(spec: ModelSpec) -> None:
             for groups in spec.query_groups)):
         raise InvalidSpecError(f"query_groups must give each of the {spec.depth} blocks {spec.kv_heads} positive "
                                f"counts adding up to {spec.num_heads} heads")
+
+
+def _validate_dcal(spec: ModelSpec) -> None:
+    if not isinstance(spec.pair_wise, bool):
+        raise InvalidSpecError(f"pair_wise must be true or false, got {spec.pair_wise!r}")
+    if spec.pair_wise and not spec.glca_blocks:
+        raise InvalidSpecError("pair_wise is DCAL's pair-wise cross-attention: give glca_blocks too")
+    if not spec.glca_blocks:
+        return
+    ratio = spec.local_ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+        raise InvalidSpecError(f"local_ratio must be in (0, 1], got {spec.local_ratio!r}")
+    kinds = sorted(set(spec.attention) - set(ROLLOUT_ATTENTION))
+    if kinds:
+        raise InvalidSpecError(f"DCAL's rollout multiplies attention probabilities: {', '.join(kinds)} attention "
+                               f"has none; use {' or '.join(ROLLOUT_ATTENTION)}")
+    others = [name for name, present in (("branches", spec.branches > 1), ("kv_heads", spec.kv_heads is not None),
+                                         ("class_attention_blocks", spec.class_attention_blocks > 0),
+                                         ("a distillation token", spec.distilled)) if present]
+    if others:
+        raise InvalidSpecError(f"DCAL (glca_blocks) runs on plain multi-head self-attention blocks; "
+                               f"drop {', '.join(others)}")
 
 
 def create(name: str, checkpoint: str | Path | None = None, **overrides) -> VisionTransformer:

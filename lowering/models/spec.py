@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from vitdeploy.metrics import Metric, metric_for_output
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -52,9 +54,14 @@ class ModelSpec:
     per key/value head where they are not equal (a key-norm allocation), else is empty.
     `class_attention_blocks` CaiT class-attention blocks follow the `depth` blocks; with
     `gate_tasks` > 0 their linears carry per-task gates, folded for `task` at lowering
-    (`lowering.models.class_attention`). `pre_norm` puts a LayerNorm before the blocks
+    (`lowering.models.class_attention`). `glca_blocks` > 0 makes the model DCAL's: that many
+    global-local cross-attention blocks read the `local_ratio` of patch tokens that attention
+    rollout ranks highest, with their own head; `pair_wise` adds DCAL's training-only
+    pair-wise cross-attention, removed at lowering (`lowering.models.dcal`).
+    `pre_norm` puts a LayerNorm before the blocks
     and `head_bias=False` makes the head a plain projection, as CLIP's image encoder has
-    them; `output` says what the head gives: "logits", or an "embedding" (CLIP's).
+    them; `output` says what the head gives: "logits", an "embedding" (CLIP's) or one
+    "regression" value; it decides the `metric` the model is judged by.
     """
 
     name: str
@@ -74,6 +81,9 @@ class ModelSpec:
     class_attention_blocks: int = 0
     gate_tasks: int = 0
     task: int = 0
+    glca_blocks: int = 0
+    local_ratio: float = 0.1
+    pair_wise: bool = False
     pre_norm: bool = False
     head_bias: bool = True
     output: str = "logits"
@@ -94,8 +104,14 @@ class ModelSpec:
 
     @property
     def has_training_structure(self) -> bool:
-        """Whether lowering must fold something first: parallel branches, or gates."""
-        return self.branches > 1 or self.gate_tasks > 0
+        """Whether lowering must fold something first: parallel branches, gates, or the
+        pair-wise cross-attention branch."""
+        return self.branches > 1 or self.gate_tasks > 0 or self.pair_wise
+
+    @property
+    def metric(self) -> Metric | None:
+        """What the model's quality is measured by (`vitdeploy.metrics`); None for an embedding."""
+        return metric_for_output(self.output)
 
     def block_attention(self, index: int) -> str:
         """The attention of block `index`."""

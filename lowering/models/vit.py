@@ -7,7 +7,8 @@ transformers & distillation through attention", ICML 2021.
 
 Numerics follow timm: LayerNorm with eps 1e-6, exact (erf) GELU, qkv with bias, class
 (and distillation) tokens prepended before the position embedding is added. The
-distilled model averages its class and distillation heads.
+distilled model averages its class and distillation heads; a DCAL model
+(`spec.glca_blocks`, `lowering.models.dcal`) its SA and GLCA heads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 
 from lowering.models.branched import BranchedBlock
 from lowering.models.class_attention import ClassAttentionBlock, GatedLinear
+from lowering.models.dcal import GlobalLocalCrossAttention, PairWiseCrossAttention, blocks_with_attention
 from lowering.models.layers import Block, PatchEmbed, layer_norm
 from lowering.models.spec import ModelSpec
 
@@ -49,6 +51,10 @@ class VisionTransformer(nn.Module):
             self.blocks_token_only = nn.Sequential(*(
                 ClassAttentionBlock(*block_args, spec.gate_tasks, spec.task) for _ in range(spec.class_attention_blocks)
             ))
+        if spec.glca_blocks:
+            self.glca = GlobalLocalCrossAttention(spec)
+        if spec.pair_wise:
+            self.pair_wise = PairWiseCrossAttention()
         self.norm = layer_norm(dim)
         self.head = nn.Linear(dim, spec.num_classes, bias=spec.head_bias)
         if spec.distilled:
@@ -68,6 +74,7 @@ class VisionTransformer(nn.Module):
             grouped = {"kv_heads": len(groups[0]), "query_groups": () if uniform else groups}
         gated = any(isinstance(module, GatedLinear) for module in self.modules())
         return replace(self._built_spec, depth=len(self.blocks), gate_tasks=self._built_spec.gate_tasks if gated else 0,
+                       pair_wise=self.has_pair_wise_branch,
                        **{**layouts[0], "attention": kinds[:1] if len(set(kinds)) == 1 else kinds, **grouped})
 
     def prefix_tokens(self, batch: int) -> torch.Tensor:
@@ -76,9 +83,18 @@ class VisionTransformer(nn.Module):
             tokens.append(self.dist_token)
         return torch.cat(tokens, dim=1).expand(batch, -1, -1)
 
-    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+    @property
+    def has_pair_wise_branch(self) -> bool:
+        """Whether the model still has DCAL's training-only pair-wise cross-attention."""
+        return isinstance(getattr(self, "pair_wise", None), PairWiseCrossAttention)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The tokens entering the first block."""
         x = self.patch_embed(images)
-        x = self.blocks(self.norm_pre(torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1) + self.pos_embed))
+        return self.norm_pre(torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1) + self.pos_embed)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.embed(images))
         if self._built_spec.class_attention_blocks:
             x = self.blocks_token_only(x)
         return self.norm(x)
@@ -86,11 +102,22 @@ class VisionTransformer(nn.Module):
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         logits = self.head(features[:, 0])
         if self._built_spec.distilled:
-            logits = (logits + self.head_dist(features[:, 1])) / 2
+            logits = (logits + self.head_dist(features[:, 1])) * 0.5  # a float factor: no integer cast to lower
         return logits
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(images))
+        if not self._built_spec.glca_blocks:
+            return self.forward_head(self.forward_features(images))
+        tokens, maps = blocks_with_attention(self.blocks, self.embed(images))
+        return (self.forward_head(self.norm(tokens)) + self.glca(tokens, maps)) * 0.5
+
+    def forward_pair(self, images: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+        """DCAL's pair-wise cross-attention (training only): the SA head's logits for
+        `images` whose blocks also attend to the tokens of `pair` (as many images)."""
+        if not self.has_pair_wise_branch:
+            raise ValueError("this model has no pair-wise cross-attention branch (built without pair_wise, "
+                             "or removed by lowering.reparam.reparameterize)")
+        return self.forward_head(self.norm(self.pair_wise(self.blocks, self.embed(images), self.embed(pair))))
 
 
 def _init_weights(module: nn.Module) -> None:

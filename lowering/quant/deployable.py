@@ -232,12 +232,15 @@ def deployable_int8(
     }
     if evaluation is not None:
         from lowering.data.accuracy import eager_predictor, measure_accuracy
+        from vitdeploy.metrics import TOP1
 
+        metric = getattr(folded, "spec", None) and folded.spec.metric or TOP1
         settings["accuracy"] = {
             "dataset": evaluation.description,
-            "unit": "fraction",
-            "float_top1": measure_accuracy(eager_predictor(folded), evaluation).top1,
-            "simulated_top1": measure_accuracy(eager_predictor(calibrated.model), evaluation).top1,
+            "unit": "fraction" if metric.percent else "target",
+            f"float_{metric.name}": measure_accuracy(eager_predictor(folded), evaluation, metric=metric).value,
+            f"simulated_{metric.name}": measure_accuracy(eager_predictor(calibrated.model), evaluation,
+                                                         metric=metric).value,
         }
     ranges = linear_input_ranges(calibrated.model)
     return DeployableInt8(folded, RangeCalibrator(ranges, images, calibrated.calibration, settings))

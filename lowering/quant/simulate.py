@@ -102,6 +102,13 @@ def fake_quantize(model: VisionTransformer, config: QuantConfig) -> VisionTransf
             "fake-quant simulation covers multi-head attention only; this model has grouped-query attention "
             f"({model.spec.kv_heads} key/value heads). Lower it with --quant int8 to measure int8 instead"
         )
+    if model.spec.glca_blocks:
+        raise UnsupportedModelError(
+            "fake-quant simulation covers the self-attention blocks only; this DCAL model's global-local "
+            "cross-attention branch (rollout, top-k token selection, its own blocks and head) would stay float "
+            "and uncalibrated. Lower it with int8 ranges from the runtimes (int8_ranges='runtime', "
+            "CLI --int8-ranges runtime) instead"
+        )
     sim = reparameterize(model)
     image_bits = IMAGE_INPUT_BITS if config.activation_bits is not None else None
     sim.patch_embed.proj = FakeQuantConv2d(sim.patch_embed.proj, _weights(config), _uniform(image_bits, config))

@@ -77,6 +77,8 @@ python = "/data/local/tmp/python3"
         ('kind = "host"\n[qemu]\ncpu = "max"', r"\[qemu\] cpu: applies only to kind 'qemu-arm64'"),
         ('kind = "android"\nconnection = 3', r"connection: must be a table"),
         ('kind = "android"\n[measurement\n', r"not valid TOML"),
+        ('kind = "host"\nbudget_ms = 0', r"budget_ms: must be a positive number of milliseconds"),
+        ('kind = "host"\nbudget_ms = "25"', r"budget_ms: must be a number"),
     ],
 )
 def test_errors_name_the_file_and_the_key(tmp_path, text, message):
@@ -98,3 +100,8 @@ def test_find_profile_by_name_path_or_kind(tmp_path):
     assert bare == DeviceProfile(name="qemu-arm64", kind="qemu-arm64", qemu_cpu="cortex-a76")
     with pytest.raises(ProfileError, match="known profiles: slow-arm"):
         find_profile("pixel-9", tmp_path)
+
+
+def test_a_profile_may_carry_a_latency_budget(tmp_path):
+    assert load_profile(write(tmp_path, 'kind = "host"\nbudget_ms = 25')).budget_ms == 25.0
+    assert load_profile(write(tmp_path, 'kind = "host"')).budget_ms is None

@@ -78,7 +78,7 @@ def test_records_append_as_json_lines_the_report_reads(tmp_path, tiny_model):
     lines = path.read_text().splitlines()
     assert [json.loads(line)["kind"] for line in lines] == ["eager", "simulated"]
     records = load_accuracy([path])
-    assert [record.top1_pct for record in records] == pytest.approx([100 * first.top1, 100 * second.top1])
+    assert [record.value for record in records] == pytest.approx([100 * first.top1, 100 * second.top1])
     with pytest.raises(EvaluationError, match="artifact_sha256"):
         append_accuracy(tmp_path, [evaluate_model(tiny_model, val)])
 

@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lowering.models import create
+from lowering.models import InvalidSpecError, create
 from lowering.training import TrainingError, TrainingSettings, demo_specs, train_or_load
 
 TINY = dict(depth=1, embed_dim=48, img_size=16, patch_size=8, num_classes=10)
@@ -24,13 +24,13 @@ def _equal_weights(a, b):
 
 def test_training_is_deterministic_and_the_cache_returns_the_same_weights(cache, monkeypatch):
     model, result = train_or_load("vit_tiny", QUICK, **TINY)
-    assert not result.cache_hit and 0.0 <= result.val_top1 <= 1.0
+    assert not result.cache_hit and result.val_metric == "top1" and 0.0 <= result.val_value <= 1.0
     assert result.weights_path == cache / "weights" / f"{result.key}.safetensors"
     sidecar = json.loads(result.weights_path.with_suffix(".json").read_text())
-    assert sidecar["val_top1"] == result.val_top1 and sidecar["settings"]["epochs"] == 2
+    assert sidecar["val_value"] == result.val_value and sidecar["settings"]["epochs"] == 2
 
     cached, hit = train_or_load("vit_tiny", QUICK, **TINY)
-    assert hit.cache_hit and hit.key == result.key and hit.val_top1 == result.val_top1
+    assert hit.cache_hit and hit.key == result.key and hit.val_value == result.val_value
     assert _equal_weights(model, cached)
 
     monkeypatch.setenv("VITDEPLOY_CACHE", str(cache / "elsewhere"))
@@ -72,3 +72,24 @@ def test_demo_models_are_vit_tiny_at_the_four_layouts():
     specs = demo_specs()
     assert [(s.depth, s.branches) for s in specs] == [(12, 1), (6, 2), (4, 3), (3, 4)]
     assert {(s.embed_dim, s.num_heads, s.img_size, s.num_classes) for s in specs} == {(192, 3, 32, 10)}
+
+
+def test_a_dcal_model_trains_its_pair_wise_branch_on_every_batch(cache, monkeypatch):
+    from lowering.models.vit import VisionTransformer
+
+    pairs = []
+    original = VisionTransformer.forward_pair
+
+    def counted(self, images, pair):
+        pairs.append((images.shape[0], torch.equal(pair, images.roll(1, dims=0))))
+        return original(self, images, pair)
+
+    monkeypatch.setattr(VisionTransformer, "forward_pair", counted)
+    model, _ = train_or_load("deit_tiny_dcal", QUICK, **{**TINY, "num_heads": 2, "head_dim": 24})
+    assert pairs == [(32, True)] * 6  # 96 images in batches of 32, two epochs
+    assert model.has_pair_wise_branch
+
+
+def test_a_regression_model_must_have_one_output(cache):
+    with pytest.raises(InvalidSpecError, match="regression model has one output: num_classes must be 1"):
+        train_or_load("vit_autofocus", QUICK, img_size=16, patch_size=8, depth=1, num_classes=10)

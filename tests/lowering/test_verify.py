@@ -65,3 +65,11 @@ def test_an_artifact_its_runtime_cannot_load_fails_with_the_runtimes_reason(tmp_
     images = random_inputs((1, 3, 2, 2))
     result = verify_artifact(broken, "executorch", images, _logits(), EXACT, "test")
     assert not result.passed and result.failures[0].startswith("executorch could not load or run the artifact")
+
+
+def test_one_output_per_image_is_compared_by_its_correlation_across_images():
+    reference = np.linspace(0.0, 9.0, 16)[:, None]
+    assert compare(reference, reference + 0.01, Thresholds(min_cosine_similarity=0.999), "t").cosine_similarity \
+        == pytest.approx(1.0)
+    shuffled = compare(reference, reference[::-1], Thresholds(min_cosine_similarity=0.9), "t")
+    assert shuffled.cosine_similarity == pytest.approx(-1.0) and not shuffled.passed

@@ -24,9 +24,12 @@ def latency_samples(median_ms: float, seed: int, n: int = 60, spread: float = 0.
 
 
 def bench_record(artifact: str, samples, *, depth=12, backend="onnx", quant="fp32", device="host", emulated=False,
-                 threads=1, repetition=0, status="ok", error=None, verified=True) -> BenchRecord:
-    """A record as the protocol writes it; statistics from the real LatencyStats."""
-    spec = {"name": "vit_tiny", "img_size": 32, "patch_size": 4, "depth": depth, "embed_dim": 96, "num_heads": 3}
+                 threads=1, repetition=0, status="ok", error=None, verified=True, output="logits",
+                 kv_heads=None) -> BenchRecord:
+    """A record as the protocol writes it; statistics from the real LatencyStats. `output`
+    is the model's (a "regression" model declares the mean absolute error its metric)."""
+    spec = {"name": "vit_tiny", "img_size": 32, "patch_size": 4, "depth": depth, "embed_dim": 96, "num_heads": 3,
+            "output": output, "num_classes": 1 if output == "regression" else 10, "kv_heads": kv_heads}
     manifest = {
         "backend": backend, "runtime": "onnxruntime" if backend == "onnx" else "executorch", "quant": quant,
         "input_shape": [1, 3, 32, 32], "sha256": sha_of(artifact), "reparameterized": depth != 12,
@@ -66,6 +69,15 @@ def accuracy_line(artifact: str, top1: float | None = None, kind: str = "deploye
         record.update(num_images=len(hits), image_ids=[str(i) for i in range(len(hits))], top1_hits=hits,
                       top1=100.0 * hits.count("1") / len(hits) if unit == "percent" else hits.count("1") / len(hits))
     return json.dumps(record)
+
+
+def error_line(artifact: str, errors, kind: str = "deployed", dataset: str = DATASET) -> str:
+    """One accuracy record of a regression model: its mean absolute error and per-image errors."""
+    return json.dumps({"artifact_sha256": sha_of(artifact), "artifact_path": f"/artifacts/{artifact}.onnx",
+                       "model": "vit_tiny", "backend": "onnx", "quant": "fp32", "dataset": dataset,
+                       "num_images": len(errors), "top1": None, "top5": None, "unit": "target", "kind": kind,
+                       "metric": "mae", "value": float(np.mean(errors)), "image_ids": [str(i) for i in range(len(errors))],
+                       "image_errors": [float(e) for e in errors]})
 
 
 def write_results(root, records, accuracy_lines=()):

@@ -86,7 +86,7 @@ def test_accuracy_carries_its_wilson_interval_in_cells_and_csv(known, tmp_path):
     assert f"95.0 [{low:.1f}, {high:.1f}]" in files.markdown.read_text()
     frame = pd.read_csv(files.csv)
     wide = frame[frame.label == label("wide")].iloc[0]
-    assert (wide.top1_ci95_low_pct, wide.top1_ci95_high_pct) == pytest.approx((low, high))
+    assert (wide.accuracy_ci95_low, wide.accuracy_ci95_high) == pytest.approx((low, high))
 
 
 def test_the_cross_device_table_has_a_model_per_row_and_a_device_per_column(known, tmp_path):
@@ -97,7 +97,7 @@ def test_the_cross_device_table_has_a_model_per_row_and_a_device_per_column(know
     by_model = {model.model_label: model for model in across.rows}
     wide = by_model["vit_tiny depth=6"]
     assert [best.pareto for best in wide.best] == ["tie", "tie"]
-    assert wide.accuracy.top1_pct == pytest.approx(95.0)
+    assert wide.accuracy.value == pytest.approx(95.0)
     files = write_report(report, tmp_path / "report")
     long = pd.read_csv(files.across_csv)
     assert len(long) == 2 * len(MODELS) and set(long.device_name) == {"host", "qemu-arm64"}

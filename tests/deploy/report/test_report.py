@@ -61,19 +61,19 @@ def written(demo_report, tmp_path_factory):
 
 
 def test_deployed_accuracy_is_joined_by_artifact_sha256_in_percent(demo_report):
-    assert row(demo_report, "vit_tiny depth=12/onnx/fp32").deployed.top1_pct == pytest.approx(97.8)  # unit fraction
-    assert row(demo_report, "vit_tiny depth=12/onnx/int8").deployed.top1_pct == pytest.approx(97.2)
+    assert row(demo_report, "vit_tiny depth=12/onnx/fp32").deployed.value == pytest.approx(97.8)  # unit fraction
+    assert row(demo_report, "vit_tiny depth=12/onnx/int8").deployed.value == pytest.approx(97.2)
     assert demo_report.dataset == DATASET
 
 
 def test_simulated_accuracy_never_fills_the_deployed_column(demo_report):
     simulated_only = row(demo_report, "vit_tiny depth=4/onnx/int8")
     assert simulated_only.deployed is None
-    assert simulated_only.simulated.top1_pct == pytest.approx(96.0)
+    assert simulated_only.simulated.value == pytest.approx(96.0)
     assert simulated_only.pareto == "n/a"
     both = row(demo_report, "vit_tiny depth=12/onnx/int8")
-    assert both.deployed.top1_pct == pytest.approx(97.2)
-    assert both.simulated.top1_pct == pytest.approx(97.9)
+    assert both.deployed.value == pytest.approx(97.2)
+    assert both.simulated.value == pytest.approx(97.9)
 
 
 def test_simulated_accuracy_has_its_own_markdown_column(demo_report):
@@ -264,14 +264,14 @@ def test_several_data_sets_need_a_choice(tmp_path):
     with pytest.raises(ReportError, match="--dataset"):
         build_report(tmp_path)
     chosen = build_report(tmp_path, dataset="imagenet val (50000 images)")
-    assert row(chosen, "vit_tiny/onnx/fp32").deployed.top1_pct == pytest.approx(71.0)
+    assert row(chosen, "vit_tiny/onnx/fp32").deployed.value == pytest.approx(71.0)
 
 
 def test_accuracy_file_outside_the_results_dir(tmp_path):
     results = write_results(tmp_path / "results", [bench_record("a", latency_samples(10.0, 1))])
     extra = tmp_path / "eval.jsonl"
     extra.write_text(accuracy_line("a", 0.5, unit="fraction") + "\n")
-    assert row(build_report(results, accuracy=[extra]), "vit_tiny/onnx/fp32").deployed.top1_pct == pytest.approx(50.0)
+    assert row(build_report(results, accuracy=[extra]), "vit_tiny/onnx/fp32").deployed.value == pytest.approx(50.0)
 
 
 def test_cli_writes_the_report_and_prints_the_tables(tmp_path, capsys):

@@ -4,6 +4,7 @@ import torch
 
 from lowering.data import ArrayDataset, DatasetError
 from lowering.data.accuracy import eager_predictor, measure_accuracy
+from vitdeploy.metrics import MAE
 
 LABELS = np.array([0, 1, 2, 3, 4, 5, 6], dtype=np.int64)
 DATASET = ArrayDataset(np.zeros((7, 3, 2, 2), np.float32), LABELS, "toy", 10)
@@ -40,3 +41,17 @@ def test_eager_predictor_runs_a_torch_model():
 def test_wrong_logit_shape_is_an_error():
     with pytest.raises(DatasetError, match="shape"):
         measure_accuracy(lambda images: np.zeros((1, 10)), DATASET, batch_size=3)
+
+
+def test_mean_absolute_error_scores_each_image_against_its_label_value():
+    predictions = np.array([[0.5], [1.0], [2.0], [2.0], [4.0], [5.0], [9.0]], dtype=np.float32)
+    result = measure_accuracy(lambda images: predictions, DATASET, batch_size=7, metric=MAE)
+    assert result.scores == (0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 3.0)
+    assert result.value == pytest.approx(4.5 / 7) and result.top5 is None and result.metric is MAE
+    with pytest.raises(ValueError, match="no top-1"):
+        result.top1
+
+
+def test_a_regression_model_must_give_one_output_per_image():
+    with pytest.raises(DatasetError, match=r"expected \(images, 1\)"):
+        measure_accuracy(lambda images: np.zeros((len(images), 10)), DATASET, batch_size=3, metric=MAE)
