@@ -31,7 +31,7 @@ from vitdeploy.user_cache import user_cache_dir
 
 # Bump when a backend's lowering, or a registry model's code, changes the artifacts it
 # writes for the same inputs.
-LOWERING_VERSION = 5
+LOWERING_VERSION = 6
 _STAGING_PREFIX = ".staging-"
 
 

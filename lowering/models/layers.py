@@ -89,7 +89,7 @@ class MultiHeadAttention(nn.Module):
         if self.kind == "relu":
             positive = torch.relu(scores)
             return positive / positive.sum(dim=-1, keepdim=True).clamp_min(RELU_ATTENTION_EPS)
-        return scores / scores.shape[-1]
+        return scores * (1.0 / scores.shape[-1])  # a float factor: an integer divisor lowers to a cast
 
     def split_heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values [batch, heads, tokens, head_dim] of a qkv product."""

@@ -35,4 +35,5 @@ def test_an_attention_variant_lowers_and_verifies_on_every_backend(name, overrid
             assert verification["spec_check"]["passed"], verification
         else:
             assert verification["passed"], (target, verification)
-    assert artifacts["executorch/fp32"].delegation["num_delegates"] == 1
+    delegation = artifacts["executorch/fp32"].delegation
+    assert delegation["num_delegates"] == 1 and not delegation["fallback_ops"], delegation["fallback_ops"]
