@@ -14,13 +14,12 @@ segments, p50 and each ratio to its baseline with a paired-round 95% interval.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 import torch
 
 from bench.artifacts import lower
+from bench.command import command_line
 from bench.machine import describe_machine
 from bench.measure import Budget, labelled_artifacts, measure
 from bench.tables import compare, interval, markdown_table, write_csv
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     args = parser.parse_args(argv)
-    command = ("python -m bench.attention_variants " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
+    command = command_line(parser.prog, argv)
     prepare_runtime("executorch", args.threads)
     artifacts = {}
     for label, (name, overrides, _) in MODELS.items():

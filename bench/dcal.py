@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
 from bench.artifacts import SEED, lower, macs
+from bench.command import command_line
 from bench.machine import describe_machine
 from bench.measure import Budget, labelled_artifacts, measure
 from bench.op_profile import executorch_op_profiles_at, onnx_op_profile, op_profile_table
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     args = parser.parse_args(argv)
-    command = ("python -m bench.dcal " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
+    command = command_line(parser.prog, argv)
     prepare_runtime("executorch", args.threads)
     torch.manual_seed(0)
     baseline = create("deit_tiny")

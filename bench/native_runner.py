@@ -14,13 +14,12 @@ The target: the native runner within 3% of the agent.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from bench.artifacts import lower, runtime_model
+from bench.command import command_line
 from bench.machine import describe_machine
 from bench.measure import labelled_artifacts, measure
 from bench.tables import markdown_table
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/native_runner.md"))
     args = parser.parse_args(argv)
-    command = ("python -m bench.native_runner " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
+    command = command_line(parser.prog, argv)
     machine = describe_machine()
     # ExecuTorch's pool is sized once per process: verification after lowering and the checksum check.
     prepare_runtime("executorch", args.threads)

@@ -3,22 +3,31 @@ process (used to explain the ratios on the host):
 
     onnx_op_profile(path, threads, runs) -> [{"op_type", "calls_per_run", "ms_per_run", "share"}]
     executorch_op_profile(path, threads, runs) -> the same, from ETDump
+    executorch_op_profiles_at({label: path}, threads, runs) -> {label: rows}, in a worker process
     op_profiles({label: Artifact}, runs) -> [{"artifact", "op_type", ...}] for either runtime
     op_profile_table(rows, top) -> Markdown: op types down, artifacts across
 
 ExecuTorch's XNNPACK delegate reports each of its operators to ETDump by XNNPACK's name
-("Fully Connected (NC, F32) GEMM #12"); the numbered instances are summed per name.
+("Fully Connected (NC, F32) GEMM #12"); the numbered instances are summed per name. An
+operator run by the portable kernels appears as its kernel ("native_call_expand_copy.out");
+the OPERATOR_CALL event around it is left out, so that no time is counted twice.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+# ETDump events that only enclose others: the method, a delegate call, a portable kernel call.
+WRAPPER_EVENTS = ("Method::execute", "DELEGATE_CALL", "OPERATOR_CALL")
 
 
 def onnx_op_profile(path: Path, threads: int | None = 1, runs: int = 20) -> list[dict]:
@@ -76,12 +85,26 @@ def executorch_op_profile(path: Path, threads: int | None = 1, runs: int = 20) -
         events = Inspector(etdump_path=str(dump)).to_dataframe()
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     for block, name, times in zip(events["event_block_name"], events["event_name"], events["raw"]):
-        if block != "Execute" or name in ("Method::execute", "DELEGATE_CALL"):
+        if block != "Execute" or name in WRAPPER_EVENTS:
             continue
         op_type = re.sub(r" #\d+$", "", name)
         totals[op_type][0] += runs
         totals[op_type][1] += float(np.sum(times[3:]))
     return _per_run(totals, runs)
+
+
+def executorch_op_profiles_at(programs: dict[str, Path], threads: int, runs: int = 20) -> dict[str, list[dict]]:
+    """`executorch_op_profile` of each .pte ({label: path}) at `threads`, in one worker
+    process (`bench.op_profile_worker`), whatever this process's pool was sized to."""
+    with tempfile.TemporaryDirectory(prefix="vitdeploy-op-profile-") as scratch:
+        plan, out = Path(scratch) / "plan.json", Path(scratch) / "profiles.json"
+        plan.write_text(json.dumps({"threads": threads, "runs": runs,
+                                    "programs": {label: str(path) for label, path in programs.items()}}))
+        done = subprocess.run([sys.executable, "-m", "bench.op_profile_worker", str(plan), str(out)], cwd=REPO,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"op profile worker at {threads} thread(s) failed:\n{done.stderr[-3000:]}")
+        return json.loads(out.read_text())
 
 
 def _per_run(totals: dict[str, list[float]], runs: int) -> list[dict]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.command import command_line
 from bench.machine import describe_machine
 from bench.tables import markdown_table
 from deploy.cli import quiet_third_party_output
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="repetitions of each scaling setting")
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/ray_scaling.md"))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    command = ("python -m bench.ray_scaling " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
+    command = command_line(parser.prog, argv)
     machine = describe_machine()
     quiet_third_party_output()
     with tempfile.TemporaryDirectory(prefix="vitdeploy-ray-scaling-") as tmp:

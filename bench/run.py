@@ -1,9 +1,9 @@
-"""The benchmark command: `python -m bench.run [--quick] [--only SECTIONS] [--out DIR]`.
+"""The benchmark command: `python -m bench.run [--quick] [--only SECTIONS] [--models NAMES] [--out DIR]`.
 
 Sections (default: all): runtimes, limit (needs runtimes' records for the distance
 table; its GEMMs always run), zoo (vitdeploy against stock ExecuTorch lowering on the
 timm graphs and the registry's DeiT/ViT-Tiny; uses limit's GEMMs when limit runs too,
-measures them itself otherwise; also writes zoo.md), reparam, arm (emulated ARM64; needs
+measures them itself otherwise; also writes zoo.md; `--models` runs a subset), reparam, arm (emulated ARM64; needs
 `vitdeploy devices setup qemu-arm64`), overhead, demo_time (the demo from a cold and a
 warm cache, about 8 minutes). Writes one CSV per table, raw samples
 included, and SUMMARY.md into `--out` (default results/benchmarks).
@@ -12,12 +12,12 @@ included, and SUMMARY.md into `--out` (default results/benchmarks).
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from bench import demo_time, limit, overhead, reparam, runtimes, zoo
+from bench.command import command_line
 from bench.machine import describe_machine, load_average
 from bench.measure import Budget, Section
 from bench.tables import write_csv
@@ -32,9 +32,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few samples: a smoke run, not evidence")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated zoo models to run (default: all; see bench.zoo.zoo_models)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where CSVs and SUMMARY.md go")
     args = parser.parse_args(argv)
     args.sections = [name.strip() for name in args.only.split(",") if name.strip()]
+    args.models = tuple(name.strip() for name in args.models.split(",") if name.strip()) if args.models else None
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -87,7 +90,7 @@ def _write_zoo(out: Path, command: str, machine: dict, outcome: tuple, quick: bo
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     budget = Budget(quick=args.quick)
-    command = ("python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
+    command = command_line("python -m bench.run", argv)
     machine = describe_machine()
     # ExecuTorch's pool is sized once per process: verification after lowering, the op
     # profiles and the in-process loop all run at 1 thread here (the agents size their own).
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             return limit.run(budget, deit_spec, runtime_records, deit_macs, gemms)
         timed("limit", limit_section)
     if "zoo" in args.sections:
-        timed("zoo", lambda: zoo.run(budget, (gemms or limit.measure_gemms(budget, deit_spec))[1]))
+        timed("zoo", lambda: zoo.run(budget, (gemms or limit.measure_gemms(budget, deit_spec))[1], args.models))
         _write_zoo(args.out, command, machine, done[-1], args.quick)
     if "reparam" in args.sections:
         timed("reparam", lambda: reparam.run_host(budget))

@@ -21,7 +21,7 @@ import torch
 
 from bench.tables import markdown_table, write_csv
 from bench.zoo_targets import outside_ops
-from lowering.data import calibration_set
+from lowering.data import calibration_set, verification_images
 from lowering.export import CalibrationSet, LoweringSpec, Target, lower_model
 from lowering.runtime import load_artifact
 from lowering.sources import open_model
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, facts in sorted(index.items()):
         model = open_model(str(GRAPHS / f"{name}.pt2"), mean=tuple(facts["mean"]), std=tuple(facts["std"]))
         calibration = CalibrationSet(*calibration_set(model.image_format))
-        artifacts = lower_model(model, LoweringSpec(targets=TARGETS, calibration=calibration, keep_failed=True))
+        spec = LoweringSpec(targets=TARGETS, calibration=calibration, keep_failed=True,
+                            verification_images=verification_images(model.image_format))
+        artifacts = lower_model(model, spec)
         recorded = torch.load(GRAPHS / f"{name}.io.pt")
         rows += [_row(name, artifact, recorded) for artifact in artifacts]
         print(f"{name}: done", flush=True)

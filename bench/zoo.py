@@ -9,7 +9,11 @@ the same images, and ONNX Runtime fp32 of a plain `torch.onnx.export` (`bench.st
 All of them are measured interleaved in one agent process per thread count (1 and 2),
 so every vitdeploy/stock ratio comes from paired rounds; each artifact's output on the
 reference input is compared with timm's recorded output (eager's for registry models),
-and its achieved GFLOP/s with the GEMM limit of the limit section (`bench.limit`).
+and its achieved GFLOP/s with the GEMM limit of the limit section (`bench.limit`). Each
+missed latency target is explained by the kernel that limits it (`zoo_targets.limiting_kernel`):
+the GEMM floor and ETDump per-op profiles of both artifacts at that thread count, taken
+after the timing, in a worker process per thread count (`bench.op_profile`).
+`models` (`python -m bench.run --models a,b`) runs a subset.
 """
 
 from __future__ import annotations
@@ -26,9 +30,20 @@ import torch
 from bench.artifacts import SEED
 from bench.limit import attainable
 from bench.measure import Budget, Section, measure, sample_rows
+from bench.op_profile import executorch_op_profiles_at
 from bench.stock import stock_artifacts
 from bench.tables import compare, interval, markdown_table
-from bench.zoo_targets import error_target, is_transformer, latency_target, outside_ops, segment_target
+from bench.zoo_targets import (
+    error_target,
+    gemm_floor_ms,
+    is_transformer,
+    latency_limit,
+    latency_target,
+    limiting_kernel,
+    missed,
+    outside_ops,
+    segment_target,
+)
 from bench_runner.devices.host import HostDevice
 from bench_runner.harness.python_agent import PythonAgentHarness
 from bench_runner.records import ArtifactInfo
@@ -114,9 +129,16 @@ def _registry_models() -> list[ZooModel]:
     return models
 
 
-def zoo_models() -> list[ZooModel]:
-    """The shared timm graphs, then the registry's DeiT-Tiny and ViT-Tiny at 224."""
-    return _timm_models() + _registry_models()
+def zoo_models(names: tuple[str, ...] | None = None) -> list[ZooModel]:
+    """The shared timm graphs, then the registry's DeiT-Tiny and ViT-Tiny at 224; only
+    those in `names` if given (an unknown name is an error)."""
+    models = _timm_models() + _registry_models()
+    if names is None:
+        return models
+    unknown = sorted(set(names) - {model.name for model in models})
+    if unknown:
+        raise ValueError(f"no zoo model {', '.join(unknown)}; the zoo has {', '.join(m.name for m in models)}")
+    return [model for model in models if model.name in names]
 
 
 def _checked(kind: str, info: ArtifactInfo, delegation: dict | None, model: ZooModel) -> ZooArtifact:
@@ -186,19 +208,56 @@ def _ratios(name: str, artifacts: dict[str, ZooArtifact], records: dict, threads
     return ratios
 
 
-def _targets(model: ZooModel, artifacts: dict[str, ZooArtifact], ratios: dict) -> list[dict]:
-    """The model's target rows; `ratios` maps a thread count to `_ratios`."""
+def _stock_segments(artifacts: dict[str, ZooArtifact], quant: str) -> int:
+    return (artifacts[f"stock/{quant}"].delegation or {}).get("num_delegates", 0)
+
+
+def _missed_latency(models: list[ZooModel], artifacts: dict, ratios: dict) -> list[tuple[str, str, int]]:
+    """(model, quant, threads) of every latency target missed; `ratios[model][threads]` is `_ratios`."""
+    return [(model.name, quant, threads) for model in models for threads in THREADS
+            for quant, comparison in ratios[model.name][threads].items()
+            if missed(comparison, _stock_segments(artifacts[model.name], quant))]
+
+
+def _explanations(models: list[ZooModel], artifacts: dict, ratios: dict, stats: dict, runs: int,
+                  log=print) -> tuple[dict, list[dict]]:
+    """`limiting_kernel` of each missed latency target, keyed (model, quant, threads), and
+    the per-op profile rows of the artifacts profiled for them; `stats` are `_stats_row`s."""
+    wanted = _missed_latency(models, artifacts, ratios)
+    macs = {model.name: model.macs for model in models}
+    explanations, rows = {}, []
+    for threads in THREADS:
+        cases = [(name, quant) for name, quant, count in wanted if count == threads]
+        programs = {f"{name}/{side}/{quant}": artifacts[name][f"{side}/{quant}"].info.path
+                    for name, quant in cases for side in ("vitdeploy", "stock")}
+        if not programs:
+            continue
+        log(f"[zoo] per-op profiles of {len(programs)} artifacts at {threads} thread(s) for missed targets ...")
+        profiles = executorch_op_profiles_at(programs, threads, runs)
+        rows += [{"artifact": label, "threads": threads, **row} for label, found in profiles.items() for row in found]
+        for name, quant in cases:
+            ours, stock = (stats[(name, f"{side}/{quant}", threads)] for side in ("vitdeploy", "stock"))
+            floor = gemm_floor_ms(macs[name], ours["limit_gflops"])
+            explanations[(name, quant, threads)] = limiting_kernel(
+                latency_limit(_stock_segments(artifacts[name], quant)), ours["p50_ms"], stock["p50_ms"], floor,
+                profiles[f"{name}/vitdeploy/{quant}"], profiles[f"{name}/stock/{quant}"])
+    return explanations, rows
+
+
+def _targets(model: ZooModel, artifacts: dict[str, ZooArtifact], ratios: dict, explanations: dict) -> list[dict]:
+    """The model's target rows; `ratios` maps a thread count to `_ratios`, `explanations`
+    (`_explanations`) explain missed latency targets."""
     rows = []
     for quant in ("fp32", "int8"):
-        ours, stock = artifacts.get(f"vitdeploy/{quant}"), artifacts[f"stock/{quant}"]
+        ours = artifacts.get(f"vitdeploy/{quant}")
         if ours is None:
             continue
         if model.transformer:
             rows.append(segment_target(model.name, f"vitdeploy {quant}", ours.delegation))
         for threads in THREADS:
-            comparison = ratios[threads][quant]
-            rows.append(latency_target(model.name, quant, threads, comparison,
-                                       (stock.delegation or {}).get("num_delegates", 0), ours.delegation))
+            rows.append(latency_target(model.name, quant, threads, ratios[threads][quant],
+                                       _stock_segments(artifacts, quant), ours.delegation,
+                                       explanations.get((model.name, quant, threads), "")))
     fp32 = artifacts.get("vitdeploy/fp32")
     rows.append(error_target(model.name, fp32.error if fp32 else None, model.reference))
     return rows
@@ -245,12 +304,15 @@ ZOO_COLUMNS = (("model", "model"), ("threads", "threads"), ("segments fp32 (ours
                ("fp32 max abs error (ours / stock)", "error_fp32"),
                ("fraction of GEMM limit (ours fp32 / int8)", "fraction"))
 TARGET_COLUMNS = (("model", "model"), ("target", "target"), ("threads", "threads"), ("measured", "measured"),
-                  ("limit", "limit"), ("met", "met"), ("ops outside the delegates (missed targets)", "outside"))
+                  ("limit", "limit"), ("met", "met"),
+                  ("what limits it (missed targets): ops outside the delegates; GEMM floor; ETDump per-op shares",
+                   "outside"))
 
 
-def run(budget: Budget, gemm_summary: list[dict], log=print) -> Section:
-    """The section; `gemm_summary` is the limit section's GEMM summary (`bench.limit`)."""
-    models = zoo_models()
+def run(budget: Budget, gemm_summary: list[dict], models: tuple[str, ...] | None = None, log=print) -> Section:
+    """The section; `gemm_summary` is the limit section's GEMM summary (`bench.limit`);
+    `models`: the zoo models to run (None: all)."""
+    models = zoo_models(models)
     artifacts: dict[str, dict[str, ZooArtifact]] = {}
     notes: list[str] = []
     for model in models:
@@ -267,7 +329,7 @@ def run(budget: Budget, gemm_summary: list[dict], log=print) -> Section:
         records = measure(device, PythonAgentHarness(), labelled, settings)
     finally:
         device.cleanup()
-    stats, targets, summary = {}, [], []
+    stats, ratios, targets, summary = {}, {}, [], []
     for model in models:
         for kind, artifact in artifacts[model.name].items():
             for threads in THREADS:
@@ -275,10 +337,14 @@ def run(budget: Budget, gemm_summary: list[dict], log=print) -> Section:
                 stats[(model.name, kind, threads)] = _stats_row(model, artifact, threads,
                                                                 records.get((f"{model.name}/{kind}", threads)),
                                                                 attainable(gemm_summary, dtype, threads))
-        ratios = {threads: _ratios(model.name, artifacts[model.name], records, threads) for threads in THREADS}
-        targets += _targets(model, artifacts[model.name], ratios)
-        summary += [_summary_row(model, artifacts[model.name], ratios[threads], threads, stats) for threads in THREADS]
-    missed = [row for row in targets if row["met"].startswith("no")]
+        ratios[model.name] = {threads: _ratios(model.name, artifacts[model.name], records, threads)
+                              for threads in THREADS}
+    explanations, profiles = _explanations(models, artifacts, ratios, stats, runs=10 if budget.quick else 20, log=log)
+    for model in models:
+        targets += _targets(model, artifacts[model.name], ratios[model.name], explanations)
+        summary += [_summary_row(model, artifacts[model.name], ratios[model.name][threads], threads, stats)
+                    for threads in THREADS]
+    unmet = [row for row in targets if row["met"].startswith("no")]
     markdown = "\n\n".join([
         f"{len(models)} models ({', '.join(m.name for m in models)}), {len(labelled)} artifacts measured interleaved "
         f"in one agent process per thread count; 'ours' = vitdeploy's lowering (`lowering.export.lower_model`), "
@@ -289,10 +355,10 @@ def run(budget: Budget, gemm_summary: list[dict], log=print) -> Section:
         "(DeiT-Tiny, ViT-Tiny). Fraction of GEMM limit: achieved GFLOP/s (2 x MACs / p50) over the best GEMM rate "
         "of the limit section at that dtype and thread count.",
         markdown_table(summary, ZOO_COLUMNS),
-        f"Targets ({len(targets) - len(missed)} of {len(targets)} met; segment targets apply to models with "
+        f"Targets ({len(targets) - len(unmet)} of {len(targets)} met; segment targets apply to models with "
         "attention, i.e. a softmax or SDPA in their graph):",
         markdown_table(targets, TARGET_COLUMNS),
         *(["Failures: " + "; ".join(notes)] if notes else []),
     ])
     return Section("zoo", markdown, {"zoo": list(stats.values()), "zoo_targets": targets,
-                                     "zoo_samples": sample_rows("zoo", records)})
+                                     "zoo_samples": sample_rows("zoo", records), "zoo_op_profile": profiles})

@@ -94,23 +94,12 @@ def _lower_isolating_failures(config, label, group, out_dir, failures, log) -> l
 
 
 def _lower(config, label, group, out_dir, log) -> list[Path]:
+    from lowering.data import verification_images
     from lowering.export import lower_model
 
-    spec = group.lowering_spec(verification_images=_verification_images(config, group.model.image_format))
+    spec = group.lowering_spec(verification_images=verification_images(group.model.image_format, config.dataset))
     built = lower_model(group.model, spec, out_dir=out_dir, label=label, log=lambda message: log(f"  {message}"))
     return [artifact.path for artifact in built]
-
-
-def _verification_images(config, image_format):
-    """Real images for the numerical check: random inputs exaggerate int8 error."""
-    import numpy as np
-    import torch
-
-    from deploy.evaluate import evaluation_dataset
-    from lowering.verify import MIN_INPUTS
-
-    dataset = evaluation_dataset(image_format, config.dataset, limit=MIN_INPUTS)
-    return torch.from_numpy(np.concatenate([images for images, _ in dataset.batches(MIN_INPUTS)]))
 
 
 def _evaluate(config, artifacts, evaluated, failures, log):

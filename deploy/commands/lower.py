@@ -11,7 +11,6 @@ DEFAULT_OUT = Path("artifacts")
 DEFAULT_BACKENDS = "executorch,onnx"
 DEFAULT_QUANT = "fp32"
 DEFAULT_CALIBRATION = "digits"
-VERIFY_IMAGES = 32
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -106,23 +105,14 @@ def _numbers(text: str | None, flag: str, kind: type, count: int, example: str) 
 
 
 def _data(args, model, calibrate: bool):
-    """The calibration set (when a mode needs one) and 32 verification images from
-    --calibration (None when the source has fewer: verification then uses random images)."""
-    import torch
-
-    from lowering.data import calibration_set, open_dataset
-    from lowering.data.dataset import DatasetError
+    """The calibration set (when a mode needs one) and verification images from
+    --calibration (None when the source has too few: verification then uses random images)."""
+    from lowering.data import calibration_set, verification_images
     from lowering.export import CalibrationSet
 
     images = model.image_format
     calibration = CalibrationSet(*calibration_set(images, args.calibration)) if calibrate else None
-    dataset = open_dataset(args.calibration, images.preprocessing, images.img_size, split="val")
-    try:
-        chosen = dataset.take(VERIFY_IMAGES, seed=1)
-    except DatasetError:
-        return calibration, None
-    verification = torch.cat([torch.from_numpy(batch) for batch, _ in chosen.batches(VERIFY_IMAGES)])
-    return calibration, verification
+    return calibration, verification_images(images, args.calibration)
 
 
 def _describe(artifact) -> list[str]:

@@ -5,12 +5,13 @@
     ImageFolder.scan(root, preprocessing, img_size, skip_bad) -> ImageFolder
     open_dataset(source, preprocessing, img_size, split, seed) -> "digits" or a folder
     calibration_set(spec, source, num_images, seed) -> (images tensor, description)
+    verification_images(spec, source, num_images) -> images tensor (val split) or None
 
 Every data set yields (images float32 NCHW, labels int64) batches and carries a
 description string (name, split, size, seed) for manifests and accuracy records.
 """
 
-from lowering.data.calibration import DEFAULT_NUM_IMAGES, calibration_set
+from lowering.data.calibration import DEFAULT_NUM_IMAGES, calibration_set, verification_images
 from lowering.data.dataset import ArrayDataset, DatasetError, ImageDataset
 from lowering.data.digits import load_digits
 from lowering.data.image_folder import ImageFolder
@@ -26,6 +27,7 @@ __all__ = [
     "ImageFolder",
     "PreprocessingError",
     "calibration_set",
+    "verification_images",
     "eval_transform",
     "load_digits",
     "open_dataset",

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lowering.data.dataset import DatasetError
 from lowering.data.sources import EMBEDDED, open_dataset
 from lowering.models.spec import ImageFormat, ModelSpec
 
@@ -31,3 +32,18 @@ def calibration_set(
     chosen = dataset.take(num_images, seed)
     images = np.concatenate([batch for batch, _ in chosen.batches(num_images)])
     return torch.from_numpy(images), chosen.description
+
+
+def verification_images(
+    spec: ModelSpec | ImageFormat, source: str | Path = EMBEDDED, num_images: int = DEFAULT_NUM_IMAGES,
+) -> torch.Tensor | None:
+    """`num_images` real images of the val split of `source` (chosen with seed 1), in the
+    model's preprocessing, for checking an artifact against the eager model: random
+    inputs lie outside the ranges int8 was calibrated on and exaggerate its error. None
+    when the source has fewer images."""
+    dataset = open_dataset(source, spec.preprocessing, spec.img_size, split="val")
+    try:
+        chosen = dataset.take(num_images, seed=1)
+    except DatasetError:
+        return None
+    return torch.from_numpy(np.concatenate([batch for batch, _ in chosen.batches(num_images)]))

@@ -54,25 +54,27 @@ def _fp32_onnx(job: BuildJob) -> Path:
     """The fp32 ONNX model, exported once per lowering call."""
     path = job.scratch / "exported.fp32.onnx"
     if not path.exists():
-        _export(job, path)
+        export_program(job.exported, job.example, path)
     return path
 
 
-def _export(job: BuildJob, path: Path) -> None:
+def export_program(exported, example, path: Path) -> None:
+    """`exported` (a torch.export program taking `example`) as one self-contained ONNX
+    file at `path`, by the dynamo-based exporter, input and output named as the backend names them."""
     import torch
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             program = torch.onnx.export(
-                job.exported,
-                (job.example,),
+                exported,
+                (example,),
                 dynamo=True,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 verbose=False,
             )
     except Exception as exc:  # the exporter raises several error types
-        raise explain_failure("onnx", exc, job.exported.graph) from exc
+        raise explain_failure("onnx", exc, exported.graph) from exc
     staged = path.with_name(path.name + ".partial")
     program.save(str(staged), external_data=False)
     staged.rename(path)

@@ -62,12 +62,18 @@ def test_parse_args_rejects_unknown_sections():
         parse_args(["--only", "nonsense"])
 
 
+def test_parse_args_takes_a_subset_of_zoo_models():
+    assert parse_args(["--only", "zoo", "--models", "mobilevitv2, vit"]).models == ("mobilevitv2", "vit")
+    assert parse_args(["--only", "zoo"]).models is None
+
+
 def test_op_profiles_read_each_runtimes_own_profiler(tmp_path: Path, monkeypatch):
     """A tiny ViT through ExecuTorch (ETDump) and ONNX Runtime (its profiler): the matrix
-    products are found and named the way each runtime names them."""
+    products are found and named the way each runtime names them, also by the ETDump
+    worker process at another thread count."""
     import torch
 
-    from bench.op_profile import op_profile_table, op_profiles
+    from bench.op_profile import executorch_op_profiles_at, op_profile_table, op_profiles
     from lowering.export import LoweringSpec, Target, lower_model
 
     monkeypatch.setenv("VITDEPLOY_CACHE", str(tmp_path / "cache"))
@@ -88,6 +94,8 @@ def test_op_profiles_read_each_runtimes_own_profiler(tmp_path: Path, monkeypatch
         assert all(row["share"] == pytest.approx(row["ms_per_run"] / total) for row in mine)
     table = op_profile_table(rows, top=2)
     assert table.splitlines()[0] == "| op type | executorch/fp32 | onnx/fp32 |" and "| all ops |" in table
+    at_two = executorch_op_profiles_at({"ours": artifacts["executorch/fp32"].path}, threads=2, runs=runs)
+    assert "Fully Connected (NC, F32) GEMM" in {row["op_type"] for row in at_two["ours"]}
 
 
 def test_split_linears_turns_the_split_off_and_on_by_the_pass_settings():

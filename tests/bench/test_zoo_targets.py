@@ -6,11 +6,16 @@ from bench.limit import attainable, best_per_library
 from bench.matmul import BLAS_OVERRIDES, _worker_env, gemm_bound_ms, vit_gemms
 from bench.zoo_targets import (
     error_target,
+    gemm_floor_ms,
+    gemm_share,
     is_transformer,
     latency_limit,
     latency_target,
+    limiting_kernel,
+    missed,
     outside_ops,
     segment_target,
+    top_op_types,
     verdict,
 )
 from lowering.models import resolve_spec
@@ -108,7 +113,53 @@ def test_gemm_workers_run_without_openblas_tuning(monkeypatch):
     assert env["OPENBLAS_NUM_THREADS"] == "2"
 
 
-def test_a_miss_with_nothing_outside_says_so():
-    comparison = {"speedup": 1.1, "latency_ratio": 0.9, "latency_ratio_ci_low": 0.88, "latency_ratio_ci_high": 0.92}
-    row = latency_target("deit_tiny", "fp32", 1, comparison, 62, {"num_delegates": 1, "fallback_ops": {}})
-    assert row["outside"] == "none: every operator is inside the delegates"
+MISS = {"speedup": 1.1, "latency_ratio": 0.9, "latency_ratio_ci_low": 0.88, "latency_ratio_ci_high": 0.92}
+
+
+def test_a_miss_with_nothing_outside_says_so_and_what_limits_it():
+    row = latency_target("deit_tiny", "fp32", 1, MISS, 62, {"num_delegates": 1, "fallback_ops": {}}, "GEMM bound")
+    assert row["outside"] == "none outside the delegates. GEMM bound"
+    met = latency_target("deit_tiny", "fp32", 1, {**MISS, "latency_ratio": 0.4}, 62, {"fallback_ops": {}}, "x")
+    assert met["outside"] == ""
+
+
+def test_missed_compares_the_ratio_with_the_segment_dependent_limit():
+    assert missed(MISS, 62) and not missed(MISS, 3)
+    assert not missed({"speedup": None, "note": "failed"}, 62)
+
+
+def test_gemm_floor_is_the_macs_at_the_limit():
+    assert gemm_floor_ms(1_000_000_000, 200.0) == pytest.approx(10.0)  # 2 GFLOP at 200 GFLOP/s
+
+
+PROFILE = [{"op_type": "Fully Connected (NC, F32) GEMM", "share": 0.71},
+           {"op_type": "Convolution (NHWC, F32) IGEMM", "share": 0.05},
+           {"op_type": "Softmax (NC, F32)", "share": 0.14}, {"op_type": "Add (ND)", "share": 0.10}]
+SMALL = [{"op_type": "Transpose (ND, X32)", "share": 0.45}, {"op_type": "Fully Connected (NC, F32) GEMM", "share": 0.3},
+         {"op_type": "native_call_expand_copy.out", "share": 0.25}]
+
+
+def test_top_op_types_and_gemm_share():
+    assert top_op_types(PROFILE) == "Fully Connected (NC, F32) GEMM 71%, Softmax (NC, F32) 14%"
+    assert top_op_types([]) == "no profile"
+    assert gemm_share(PROFILE) == pytest.approx(0.76)
+
+
+def test_a_target_below_the_gemm_floor_is_unattainable():
+    # DeiT-Tiny: ours 12.6 ms at 0.84 of the limit (floor 10.6 ms), stock 14.2 ms.
+    text = limiting_kernel(0.5, 12.6, 14.2, 10.58, PROFILE, SMALL)
+    assert text.startswith("0.5x stock = 7.1 ms needs 1.49x the GEMM limit (below the attainable floor: unattainable;"
+                           " floor 10.6 ms")
+    assert "ours 12.6 ms at 0.84 of the limit, stock 14.2 ms" in text
+    assert text.endswith("Ours: Fully Connected (NC, F32) GEMM 71%, Softmax (NC, F32) 14%; "
+                         "stock: Transpose (ND, X32) 45%, Fully Connected (NC, F32) GEMM 30%")
+    assert "GEMMs take only" not in text
+
+
+def test_an_attainable_target_on_a_small_graph_names_the_dominant_op():
+    text = limiting_kernel(0.5, 0.36, 0.40, 0.05, SMALL, PROFILE)
+    assert "0.5x stock = 0.2 ms needs 0.25x the GEMM limit (above the floor: attainable" in text
+    assert "GEMMs take only 30% of ours: the largest other op type is Transpose (ND, X32) 45%." in text
+    gemm_first = [{"op_type": "Fully Connected (NC, QS8, QC8W) GEMM", "share": 0.4},
+                  {"op_type": "Convert (NC)", "share": 0.3}]
+    assert "the largest other op type is Convert (NC) 30%" in limiting_kernel(0.5, 1.0, 1.5, 0.2, gemm_first, [])

@@ -17,7 +17,7 @@ Each pass is one module and one `GraphPass` (name, version, settings):
     matmul              matmul of 3-D and higher tensors as bmm
     attention           scaled_dot_product_attention as bmm and softmax
     layer_norm          LayerNorm over the last dimension as averaging linears
-    group_norm          GroupNorm the same way, per group
+    group_norm          GroupNorm: spatial means and group-averaging 1x1 convolutions (images), averaging linears otherwise
     token_reductions    means and sums XNNPACK cannot reduce, as linears
     split_linears       linears wider than 768 features in chunks, from 16 tokens on
     slice_pushdown      slices moved through permutes, reshapes and concatenations

@@ -3,14 +3,12 @@ values, lowers to every backend verified, and its artifacts are evaluated by its
 
 import numpy as np
 import pytest
-import torch
 
 from deploy.evaluate import EvaluationError, evaluate_artifact, evaluate_model, evaluation_dataset
-from lowering.data import calibration_set
+from lowering.data import calibration_set, verification_images
 from lowering.export import CalibrationSet, LoweringSpec, Target, lower_model
 from lowering.models import create
 from lowering.training import TrainingSettings, train_or_load
-from lowering.verify import MIN_INPUTS
 
 TARGETS = tuple(Target(*t.split("/")) for t in
                 ("executorch/fp32", "executorch/int8", "onnx/fp32", "onnx/int8", "coreml/fp32"))
@@ -42,8 +40,8 @@ def test_it_lowers_to_every_backend_and_is_evaluated_by_its_error(trained, artif
     images, description = calibration_set(model.spec, num_images=16)
     # Verified on digits, as a sweep does: random inputs barely move a regression output,
     # so int8 noise would swamp their correlation.
-    digits = torch.from_numpy(next(evaluation_dataset(model.spec, limit=MIN_INPUTS).batches(MIN_INPUTS))[0])
-    spec = LoweringSpec(targets=TARGETS, calibration=CalibrationSet(images, description), verification_images=digits)
+    spec = LoweringSpec(targets=TARGETS, calibration=CalibrationSet(images, description),
+                        verification_images=verification_images(model.spec))
     artifacts = {str(a.target): a for a in lower_model(model, spec, cache=artifact_cache)}
     for target, artifact in artifacts.items():
         verification = artifact.manifest.verification
