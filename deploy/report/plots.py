@@ -40,7 +40,7 @@ def plot_table(table: DeviceTable, directory: Path) -> tuple[Path, Path]:
     if rated.empty:
         raise ValueError(f"{table.title}: no row has deployed accuracy to plot")
     figure = Figure(figsize=(8.5, 5.8))
-    figure.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14)
+    figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.14)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
 
