@@ -13,13 +13,10 @@ segments, p50 and each ratio to its baseline with a paired-round 95% interval.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import torch
 
 from bench.artifacts import lower
-from bench.command import command_line
+from bench.command import command_line, host_bench_parser
 from bench.machine import describe_machine
 from bench.measure import Budget, labelled_artifacts, measure
 from bench.tables import compare, interval, markdown_table, write_csv
@@ -47,10 +44,7 @@ COLUMNS = (("model", "label"), ("registry name", "name"), ("params", "params"), 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.attention_variants", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few samples: a smoke run, not evidence")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("results/benchmarks"))
+    parser = host_bench_parser("python -m bench.attention_variants", __doc__.splitlines()[0])
     args = parser.parse_args(argv)
     command = command_line(parser.prog, argv)
     prepare_runtime("executorch", args.threads)

@@ -14,7 +14,6 @@ gather take where they run. Writes dcal.md and dcal.csv.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 import torch
 
 from bench.artifacts import SEED, lower, macs
-from bench.command import command_line
+from bench.command import command_line, host_bench_parser
 from bench.machine import describe_machine
 from bench.measure import Budget, labelled_artifacts, measure
 from bench.op_profile import executorch_op_profiles_at, onnx_op_profile, op_profile_table
@@ -79,10 +78,7 @@ def _row(label, model, artifact, baseline) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.dcal", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few samples: a smoke run, not evidence")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("results/benchmarks"))
+    parser = host_bench_parser("python -m bench.dcal", __doc__.splitlines()[0])
     args = parser.parse_args(argv)
     command = command_line(parser.prog, argv)
     prepare_runtime("executorch", args.threads)
