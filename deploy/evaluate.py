@@ -82,9 +82,8 @@ class AccuracyResult:
     @property
     def headline(self) -> str:
         """The result in a few words: "top-1 97.50 % (top-5 100.00 %)" or "MAE 0.412"."""
-        if self.metric == TOP1.name:
-            return f"top-1 {100 * self.top1:.2f} % (top-5 {100 * self.top5:.2f} %)"
-        return f"{METRICS[self.metric].title} {self.value:.4g}"
+        text = METRICS[self.metric].text(self.value)
+        return f"{text} (top-5 {100 * self.top5:.2f} %)" if self.top5 is not None else text
 
 
 def _record(accuracy: Accuracy, dataset: ImageDataset, **identity) -> AccuracyResult:

@@ -6,11 +6,11 @@ Training is AdamW with a linear warm-up and a cosine decay per step, label smoot
 regression model: the L1 loss against the digit's value, its metric) and gradient
 clipping, on a fixed number of CPU threads with seeded initialization and shuffling, so
 one set of inputs gives the same weights on every run. A DCAL model trains its pair-wise
-cross-attention too (`VisionTransformer.forward_pair`), which lowering then removes. Trained weights are
-cached by content under `user_cache_dir()/weights/<key>.safetensors` (a timm-style state
-dict that `lowering.models.create(name, checkpoint=...)` loads) with a JSON sidecar;
-the key is the sha256 of the model spec, the settings, the data sets' descriptions, the
-torch version and TRAINING_VERSION, so changing any of them trains anew.
+cross-attention too (`VisionTransformer.forward_pair`), which lowering then removes.
+Trained weights are cached by content under `user_cache_dir()/weights/<key>.safetensors`
+(a timm-style state dict that `lowering.models.create(name, checkpoint=...)` loads) with a
+JSON sidecar; the key is the sha256 of the model spec, the settings, the data sets'
+descriptions, the torch version and TRAINING_VERSION, so changing any of them trains anew.
 
 DEMO_LAYOUTS are the demo's models: ViT-Tiny (width 192, 3 heads of 64, MLP 768) at
 32 x 32 pixels with 16-pixel patches (4 patches and a class token), 12 blocks, and the
@@ -32,7 +32,7 @@ import torch
 from lowering.data import ArrayDataset, load_digits
 from lowering.data.accuracy import eager_predictor, measure_accuracy
 from lowering.data.digits import NUM_CLASSES
-from vitdeploy.metrics import MAE, TOP1
+from vitdeploy.metrics import MAE, METRICS, TOP1
 from vitdeploy.errors import VitdeployError
 from lowering.models import ModelSpec, VisionTransformer, create, resolve_spec
 from vitdeploy.user_cache import user_cache_dir
@@ -85,9 +85,7 @@ class TrainingResult:
     @property
     def headline(self) -> str:
         """"val top-1 97.50 %" or "val MAE 0.412"."""
-        if self.val_metric == MAE.name:
-            return f"val MAE {self.val_value:.4g}"
-        return f"val top-1 {100 * self.val_value:.2f} %"
+        return f"val {METRICS[self.val_metric].text(self.val_value)}"
 
     @property
     def source(self) -> str:

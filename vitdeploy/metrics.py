@@ -29,6 +29,10 @@ class Metric:
         """`value` (a mean of per-image scores) in the unit tables show."""
         return value * 100 if self.percent else value
 
+    def text(self, value: float) -> str:
+        """`value` in a few words: "top-1 97.50 %" or "MAE 0.412"."""
+        return f"{self.title} {self.display(value):.2f} %" if self.percent else f"{self.title} {value:.4g}"
+
     @property
     def heading(self) -> str:
         """A column heading: "top-1 %", or "MAE (lower is better)"."""

@@ -234,7 +234,8 @@ def deployable_int8(
         from lowering.data.accuracy import eager_predictor, measure_accuracy
         from vitdeploy.metrics import TOP1
 
-        metric = getattr(folded, "spec", None) and folded.spec.metric or TOP1
+        spec = getattr(folded, "spec", None)
+        metric = (spec.metric if spec is not None else None) or TOP1
         settings["accuracy"] = {
             "dataset": evaluation.description,
             "unit": "fraction" if metric.percent else "target",
